@@ -1,0 +1,34 @@
+# The two commands of the README: `make book` and `make test`. Both set themselves up from nothing.
+PYTHON  ?= python3
+VENV    ?= .venv
+BIN      = $(VENV)/bin
+PROFILE ?= quick
+
+.PHONY: setup data book site test clean
+
+setup: $(VENV)/.installed data
+
+# The virtualenv is rebuilt when the pinned requirements or the package metadata change.
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+data:
+	bash scripts/get-data.sh
+
+# Execute every notebook of _toc.yml with notebooks/profiles/$(PROFILE).yaml, then build _build/html.
+book: setup
+	$(BIN)/python -m equalnets book --profile $(PROFILE)
+
+# Rebuild the site from the executed notebooks without executing anything.
+site: setup
+	$(BIN)/python -m equalnets site
+
+test: setup
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf _build book/executed

@@ -1,0 +1,61 @@
+"""``python -m equalnets``: execute the book's notebooks with a profile and build the site.
+
+    python -m equalnets book [--profile quick] [--only NAME ...] [--no-site] [--strict]
+    python -m equalnets run NAME [--profile quick] [-p KEY VALUE ...]
+    python -m equalnets site [--strict]
+    python -m equalnets list
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import yaml
+
+from .book import PROFILES, NotebookFailed, build_book, build_site, project_root, toc_notebooks
+
+
+def _overrides(pairs: list[list[str]] | None) -> dict:
+    # Values are read as YAML, as papermill's -y does: 20 -> int, 0.1 -> float, none -> None.
+    return {key: yaml.safe_load(value) for key, value in (pairs or [])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="equalnets", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    book = sub.add_parser("book", help="execute every notebook of the table of contents, then build the site")
+    book.add_argument("--profile", default="quick", choices=PROFILES)
+    book.add_argument("--only", nargs="+", metavar="NAME", help="execute only these notebooks")
+    book.add_argument("--no-site", action="store_true", help="execute notebooks, skip the site build")
+    book.add_argument("--strict", action="store_true", help="Sphinx warnings are errors")
+    book.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"),
+                      help="override a parameter of every executed notebook")
+    run = sub.add_parser("run", help="execute one notebook into the book")
+    run.add_argument("name")
+    run.add_argument("--profile", default="quick", choices=PROFILES)
+    run.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"))
+    site = sub.add_parser("site", help="build the site from the executed notebooks")
+    site.add_argument("--strict", action="store_true")
+    sub.add_parser("list", help="list the book's notebooks")
+    args = parser.parse_args(argv)
+
+    root = project_root()
+    try:
+        if args.command == "book":
+            build_book(root, args.profile, args.only, _overrides(args.param), site=not args.no_site,
+                       strict=args.strict)
+        elif args.command == "run":
+            build_book(root, args.profile, [args.name], _overrides(args.param), site=False)
+        elif args.command == "site":
+            build_site(root, strict=args.strict)
+        else:
+            print("\n".join(toc_notebooks(root)))
+    except (NotebookFailed, ValueError, FileNotFoundError, RuntimeError) as err:
+        print(f"equalnets: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,299 @@
+"""Data sets as in-memory tensors: load once, pad, normalise once, then index to batch.
+
+Every loader returns a :class:`Dataset` whose images are ``float32`` tensors of shape
+``(n, channels, height, width)``, normalised per channel with the training set's mean and
+standard deviation, and whose labels are ``int64`` tensors in ``[0, n_classes)``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+#: Where the Debian package ``dataset-fashion-mnist`` puts the Fashion-MNIST IDX files.
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+#: The five upper-body garments of Fashion-MNIST: a set of confusable classes.
+FASHION_TOPS = (0, 2, 3, 4, 6)
+
+#: CIFAR-100's twenty superclasses ("coarse labels"), in the order of its ``meta`` file.
+CIFAR100_SUPERCLASSES = (
+    "aquatic_mammals", "fish", "flowers", "food_containers", "fruit_and_vegetables",
+    "household_electrical_devices", "household_furniture", "insects", "large_carnivores",
+    "large_man-made_outdoor_things", "large_natural_outdoor_scenes",
+    "large_omnivores_and_herbivores", "medium_mammals", "non-insect_invertebrates", "people",
+    "reptiles", "small_mammals", "trees", "vehicles_1", "vehicles_2")
+
+
+def _slug(name: str) -> str:
+    return name.lower().replace("_", "-")
+
+
+SUPERCLASS_DATASETS = tuple(f"cifar100-{_slug(s)}" for s in CIFAR100_SUPERCLASSES)
+DATASETS = ("fashion-tops", "fashion-mnist", "digits", "mnist", "cifar10", "cifar100",
+            *SUPERCLASS_DATASETS)
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A data set is not on disk and cannot be downloaded; the message says how to get it."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A classification data set held in memory as tensors."""
+
+    name: str
+    x_train: torch.Tensor  # (n_train, C, H, W) float32, normalised
+    y_train: torch.Tensor  # (n_train,) int64
+    x_test: torch.Tensor   # (n_test, C, H, W) float32, normalised
+    y_test: torch.Tensor   # (n_test,) int64
+    classes: tuple[str, ...]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.x_train.shape[1])
+
+    @property
+    def image_size(self) -> int:
+        return int(self.x_train.shape[-1])
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images and labels of ``'train'`` or ``'test'``."""
+        if name == "train":
+            return self.x_train, self.y_train
+        if name == "test":
+            return self.x_test, self.y_test
+        raise ValueError(f"split must be 'train' or 'test', got {name!r}")
+
+    def to(self, device: str | torch.device) -> "Dataset":
+        """The same data on another device (one copy, made once)."""
+        return replace(self, x_train=self.x_train.to(device), y_train=self.y_train.to(device),
+                       x_test=self.x_test.to(device), y_test=self.y_test.to(device))
+
+    def describe(self) -> str:
+        c, h, w = self.x_train.shape[1:]
+        return (f"{self.name}: {len(self.y_train)} train / {len(self.y_test)} test images, "
+                f"{c}×{h}×{w}, {self.n_classes} classes ({', '.join(self.classes)})")
+
+
+def default_data_dir() -> Path:
+    """Folder for downloaded data sets: ``$EQUALNETS_DATA`` or ``~/.cache/equalnets/data``."""
+    env = os.environ.get("EQUALNETS_DATA")
+    return Path(env) if env else Path.home() / ".cache" / "equalnets" / "data"
+
+
+# --------------------------------------------------------------------------- file formats
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (the MNIST/Fashion-MNIST format), gzipped or not."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise ValueError(f"{path} is not an unsigned-byte IDX file (bad magic number)")
+    ndim = raw[3]
+    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(dims)):
+        raise ValueError(f"{path} is truncated: header says {dims}, found {body.size} bytes")
+    return body.reshape(dims)
+
+
+def _read_cifar_batches(folder: Path, files: list[str], label_key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    images, labels, coarse = [], [], []
+    for name in files:
+        with open(folder / name, "rb") as f:
+            entry = pickle.load(f, encoding="latin1")
+        images.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+        labels.append(np.asarray(entry[label_key], dtype=np.int64))
+        if "coarse_labels" in entry:
+            coarse.append(np.asarray(entry["coarse_labels"], dtype=np.int64))
+    return (np.concatenate(images), np.concatenate(labels),
+            np.concatenate(coarse) if coarse else None)
+
+
+# --------------------------------------------------------------------------- raw loaders
+# Each returns uint8 images (n, C, H, W), int64 labels for train and test, and class names.
+
+Raw = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]
+
+
+def _missing(name: str, where: Path, how: str) -> DatasetNotFoundError:
+    return DatasetNotFoundError(f"data set {name!r} not found under {where}. {how}")
+
+
+def _fashion_mnist(data_dir: Path, download: bool) -> Raw:
+    files = {k: f"{k}-ubyte.gz" for k in ("train-images-idx3", "train-labels-idx1",
+                                            "t10k-images-idx3", "t10k-labels-idx1")}
+    if all((DEBIAN_FASHION_MNIST / f).exists() for f in files.values()):
+        folder = DEBIAN_FASHION_MNIST
+        read = {k: read_idx(folder / f) for k, f in files.items()}
+    else:
+        from torchvision.datasets import FashionMNIST
+        try:
+            train = FashionMNIST(str(data_dir), train=True, download=download)
+            test = FashionMNIST(str(data_dir), train=False, download=download)
+        except (RuntimeError, OSError) as err:
+            raise _missing("fashion-mnist", data_dir,
+                           "Install the Debian package (apt-get install dataset-fashion-mnist) or "
+                           "let torchvision download it on a machine with internet access "
+                           f"({type(err).__name__}: {err}).") from None
+        read = {"train-images-idx3": train.data.numpy(), "train-labels-idx1": train.targets.numpy(),
+                "t10k-images-idx3": test.data.numpy(), "t10k-labels-idx1": test.targets.numpy()}
+    return (read["train-images-idx3"][:, None], read["train-labels-idx1"].astype(np.int64),
+            read["t10k-images-idx3"][:, None], read["t10k-labels-idx1"].astype(np.int64),
+            FASHION_CLASSES)
+
+
+def _mnist(data_dir: Path, download: bool) -> Raw:
+    from torchvision.datasets import MNIST
+    try:
+        train = MNIST(str(data_dir), train=True, download=download)
+        test = MNIST(str(data_dir), train=False, download=download)
+    except (RuntimeError, OSError) as err:
+        raise _missing("mnist", data_dir / "MNIST" / "raw",
+                       "Run once with download=True on a machine with internet access, or put "
+                       "the four uncompressed IDX files there "
+                       f"({type(err).__name__}: {err}).") from None
+    return (train.data.numpy()[:, None], train.targets.numpy().astype(np.int64),
+            test.data.numpy()[:, None], test.targets.numpy().astype(np.int64),
+            tuple(str(i) for i in range(10)))
+
+
+def _cifar_folder(data_dir: Path, which: str, download: bool) -> Path:
+    from torchvision.datasets import CIFAR10, CIFAR100
+    cls, folder = {"cifar10": (CIFAR10, "cifar-10-batches-py"),
+                   "cifar100": (CIFAR100, "cifar-100-python")}[which]
+    path = data_dir / folder
+    if not path.exists():
+        if download:
+            try:
+                cls(str(data_dir), train=True, download=True)
+            except (RuntimeError, OSError) as err:
+                raise _missing(which, path, "The download failed; fetch the python version of "
+                               f"the archive and unpack it there ({type(err).__name__}: {err}).") from None
+        else:
+            raise _missing(which, path, "Pass download=True (needs internet) or unpack the "
+                           "python version of the archive there.")
+    return path
+
+
+def _cifar10(data_dir: Path, download: bool) -> Raw:
+    folder = _cifar_folder(data_dir, "cifar10", download)
+    xtr, ytr, _ = _read_cifar_batches(folder, [f"data_batch_{i}" for i in range(1, 6)], "labels")
+    xte, yte, _ = _read_cifar_batches(folder, ["test_batch"], "labels")
+    with open(folder / "batches.meta", "rb") as f:
+        names = tuple(pickle.load(f, encoding="latin1")["label_names"])
+    return xtr, ytr, xte, yte, names
+
+
+def _cifar100(data_dir: Path, download: bool, superclass: str | None = None) -> Raw:
+    folder = _cifar_folder(data_dir, "cifar100", download)
+    xtr, ytr, ctr = _read_cifar_batches(folder, ["train"], "fine_labels")
+    xte, yte, cte = _read_cifar_batches(folder, ["test"], "fine_labels")
+    with open(folder / "meta", "rb") as f:
+        meta = pickle.load(f, encoding="latin1")
+    fine = tuple(meta["fine_label_names"])
+    if superclass is None:
+        return xtr, ytr, xte, yte, fine
+    coarse_id = [_slug(c) for c in meta["coarse_label_names"]].index(superclass)
+    members = sorted(set(ytr[ctr == coarse_id].tolist()))  # fine labels of the superclass
+    remap = {f: i for i, f in enumerate(members)}
+    keep_tr, keep_te = ctr == coarse_id, cte == coarse_id
+    return (xtr[keep_tr], np.array([remap[v] for v in ytr[keep_tr]], dtype=np.int64),
+            xte[keep_te], np.array([remap[v] for v in yte[keep_te]], dtype=np.int64),
+            tuple(fine[f] for f in members))
+
+
+def _digits(data_dir: Path, download: bool) -> Raw:
+    from sklearn.datasets import load_digits
+    bunch = load_digits()
+    # 0..16 grey levels -> 0..255 so that every loader hands over uint8 images.
+    images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
+    labels = bunch.target.astype(np.int64)
+    test = np.arange(len(labels)) % 5 == 4  # a fixed 80/20 split, every fifth image to test
+    return images[~test], labels[~test], images[test], labels[test], tuple(str(i) for i in range(10))
+
+
+# --------------------------------------------------------------------------- public API
+
+def _first_per_class(labels: np.ndarray, classes: list[int], per_class: int | None) -> np.ndarray:
+    """Indices (in file order) of the first ``per_class`` examples of each class in ``classes``."""
+    keep = []
+    for c in classes:
+        idx = np.flatnonzero(labels == c)
+        keep.append(idx if per_class is None else idx[:per_class])
+    return np.sort(np.concatenate(keep))
+
+
+def _pad_to(images: np.ndarray, size: int) -> np.ndarray:
+    h, w = images.shape[-2:]
+    top, left = (size - h) // 2, (size - w) // 2
+    out = np.zeros(images.shape[:-2] + (size, size), dtype=images.dtype)
+    out[..., top:top + h, left:left + w] = images
+    return out
+
+
+def load_dataset(name: str = "fashion-tops", *, data_dir: str | Path | None = None,
+                 train_per_class: int | None = None, test_per_class: int | None = None,
+                 download: bool = True) -> Dataset:
+    """Load a data set by name into normalised tensors on the CPU.
+
+    ``train_per_class`` / ``test_per_class`` keep the first k images of each class in file
+    order (``None``: all; ``fashion-tops`` defaults to 500 / 100). 28×28 images are zero-padded
+    to 32×32 so that the paper's architectures apply unchanged; ``digits`` stays 8×8.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"dataset must be one of {', '.join(DATASETS)}; got {name!r}")
+    for arg, value in (("train_per_class", train_per_class), ("test_per_class", test_per_class)):
+        if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
+            raise ValueError(f"{arg} must be a positive integer or None, got {value!r}")
+    root = Path(data_dir) if data_dir is not None else default_data_dir()
+
+    if name in ("fashion-tops", "fashion-mnist"):
+        xtr, ytr, xte, yte, names = _fashion_mnist(root, download)
+    elif name == "mnist":
+        xtr, ytr, xte, yte, names = _mnist(root, download)
+    elif name == "digits":
+        xtr, ytr, xte, yte, names = _digits(root, download)
+    elif name == "cifar10":
+        xtr, ytr, xte, yte, names = _cifar10(root, download)
+    elif name == "cifar100":
+        xtr, ytr, xte, yte, names = _cifar100(root, download)
+    else:
+        xtr, ytr, xte, yte, names = _cifar100(root, download, superclass=name.removeprefix("cifar100-"))
+
+    classes = list(range(len(names)))
+    if name == "fashion-tops":
+        classes = list(FASHION_TOPS)
+        train_per_class = 500 if train_per_class is None else train_per_class
+        test_per_class = 100 if test_per_class is None else test_per_class
+    keep_tr = _first_per_class(ytr, classes, train_per_class)
+    keep_te = _first_per_class(yte, classes, test_per_class)
+    remap = np.full(len(names), -1, dtype=np.int64)
+    remap[classes] = np.arange(len(classes))
+
+    xtr, xte = xtr[keep_tr], xte[keep_te]
+    if xtr.shape[-1] == 28:  # the MNIST family; digits stay 8×8 and the models adapt to them
+        xtr, xte = _pad_to(xtr, 32), _pad_to(xte, 32)
+    x_train = torch.from_numpy(xtr.astype(np.float32) / 255.0)
+    x_test = torch.from_numpy(xte.astype(np.float32) / 255.0)
+    mean = x_train.mean(dim=(0, 2, 3), keepdim=True)
+    std = x_train.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+    return Dataset(name=name,
+                   x_train=(x_train - mean) / std, y_train=torch.from_numpy(remap[ytr[keep_tr]]),
+                   x_test=(x_test - mean) / std, y_test=torch.from_numpy(remap[yte[keep_te]]),
+                   classes=tuple(names[c] for c in classes))

@@ -1,0 +1,41 @@
+import pytest
+
+from equalnets.config import RunConfig, check_device
+
+
+def test_hash_is_stable_and_covers_every_field(tiny_config):
+    assert RunConfig.from_dict(tiny_config.to_dict()).key == tiny_config.key
+    # Pinned: if this changes, every user's cache is silently invalidated; bump FORMAT_VERSION instead.
+    assert RunConfig().key == RunConfig().key and len(RunConfig().key) == 16
+    changes = dict(dataset="fashion-tops", train_per_class=11, test_per_class=6, labels="random",
+                   arch="st-vgg", width=0.5, activation="elu", dropout=False, optimizer="adam", lr=0.1,
+                   momentum=0.5, weight_decay=1e-4, batch_size=50, lr_decay=2.0, lr_decay_every=10,
+                   epochs=3, record_epochs=(1,), n_models=4, seed=1)
+    assert set(changes) == set(tiny_config.to_dict())
+    keys = {tiny_config.key}
+    for field, value in changes.items():
+        keys.add(RunConfig.from_dict(tiny_config.to_dict() | {field: value}).key)
+    assert len(keys) == len(changes) + 1
+
+
+def test_recorded_epochs():
+    assert RunConfig(epochs=3).recorded_epochs == (0, 1, 2, 3)
+    assert RunConfig(epochs=10, record_epochs=(5, 2)).recorded_epochs == (0, 2, 5, 10)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("dataset", "imagenet"), ("arch", "resnet"), ("n_models", "20"), ("n_models", 0), ("epochs", 0),
+    ("epochs", 2.5), ("width", 0), ("lr", -0.1), ("optimizer", "lbfgs"), ("batch_size", True),
+    ("record_epochs", (200,)), ("labels", "noisy"), ("dropout", "yes"), ("momentum", -1),
+])
+def test_bad_values_name_the_field(field, value):
+    with pytest.raises(ValueError, match=field):
+        RunConfig(**{field: value})
+
+
+def test_unknown_field_and_device():
+    with pytest.raises(ValueError, match="unknown RunConfig field"):
+        RunConfig.from_dict({"n_model": 3})
+    assert check_device("cpu") == "cpu"
+    with pytest.raises(ValueError, match="device"):
+        check_device("tpu")

@@ -1,0 +1,67 @@
+import pytest
+import torch
+from torch import nn
+
+from equalnets.models import ARCHITECTURES, build_model, count_parameters
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("channels, size", [(1, 32), (3, 32), (1, 8)])
+def test_output_shape(arch, channels, size):
+    model = build_model(arch, in_channels=channels, image_size=size, n_classes=7, width=0.25)
+    assert model(torch.randn(2, channels, size, size)).shape == (2, 7)
+
+
+def _manual_st_vgg_count(channels: int, classes: int) -> int:
+    convs = [(channels, 32, 3), (32, 32, 3), (32, 64, 3), (64, 64, 3), (64, 128, 3), (128, 128, 3),
+             (128, 256, 2), (256, 256, 2)]
+    total = sum(i * o * k * k + o for i, o, k in convs)
+    return total + (256 * 2 * 2) * 512 + 512 + 512 * classes + classes
+
+
+def test_st_vgg_matches_the_paper():
+    model = build_model("st-vgg", in_channels=3, image_size=32, n_classes=5)
+    assert count_parameters(model) == _manual_st_vgg_count(3, 5)
+    convs = [m for m in model if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [32, 32, 64, 64, 128, 128, 256, 256]
+    assert [c.kernel_size[0] for c in convs] == [3] * 6 + [2] * 2
+    assert sum(isinstance(m, nn.MaxPool2d) for m in model) == 4
+    assert [m.p for m in model if isinstance(m, nn.Dropout)] == [0.25] * 4 + [0.5]
+    assert model[-1].in_features == 512
+
+
+def test_small_st_vgg_and_mnist_net():
+    small = build_model("small-st-vgg", in_channels=3, image_size=32, n_classes=5)
+    assert [c.out_channels for c in small if isinstance(c, nn.Conv2d)] == [32, 32, 64, 64]
+    assert small[-1].in_features == 128
+    mnist = build_model("mnist-net", in_channels=1, image_size=28, n_classes=10)
+    # Keras' MNIST example: 1,199,882 parameters for 28×28 inputs.
+    assert count_parameters(mnist) == 1_199_882
+
+
+def test_linear_variant_has_no_nonlinearity():
+    model = build_model("linear-st-vgg", in_channels=1, image_size=32, n_classes=5)
+    assert not any(isinstance(m, (nn.ReLU, nn.ELU, nn.MaxPool2d)) for m in model)
+    assert sum(isinstance(m, nn.AvgPool2d) for m in model) == 4
+    model.eval()
+    x, y = torch.randn(3, 1, 32, 32), torch.randn(3, 1, 32, 32)
+    f = lambda t: model(t) - model(torch.zeros_like(t))  # affine → linear after removing the bias
+    torch.testing.assert_close(f(2 * x + y), 2 * f(x) + f(y), rtol=1e-4, atol=1e-4)
+    assert count_parameters(model) == count_parameters(build_model("st-vgg", in_channels=1, image_size=32, n_classes=5))
+
+
+def test_width_dropout_and_init():
+    half = build_model("st-vgg", in_channels=1, image_size=32, n_classes=5, width=0.5, dropout=False)
+    assert [c.out_channels for c in half if isinstance(c, nn.Conv2d)][-1] == 128
+    assert not any(isinstance(m, nn.Dropout) for m in half)
+    assert all(float(m.bias.detach().abs().max()) == 0 for m in half if isinstance(m, (nn.Conv2d, nn.Linear)))
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(arch="vgg99"), "arch"), (dict(width=0), "width"), (dict(activation="tanh"), "activation"),
+    (dict(n_classes=0), "n_classes"),
+])
+def test_bad_arguments(kwargs, name):
+    args = dict(arch="st-vgg", in_channels=1, image_size=32, n_classes=5) | kwargs
+    with pytest.raises(ValueError, match=name):
+        build_model(args.pop("arch"), **args)
