@@ -18,6 +18,10 @@ def test_hash_is_stable_and_covers_every_field(tiny_config):
     assert len(keys) == len(changes) + 1
 
 
+def test_int_and_float_spellings_are_one_run():
+    assert RunConfig(width=1, lr=1).key == RunConfig(width=1.0, lr=1.0).key
+
+
 def test_recorded_epochs():
     assert RunConfig(epochs=3).recorded_epochs == (0, 1, 2, 3)
     assert RunConfig(epochs=10, record_epochs=(5, 2)).recorded_epochs == (0, 2, 5, 10)

@@ -57,10 +57,9 @@ class RunConfig:
         for name, low in (("batch_size", 1), ("lr_decay_every", 0), ("epochs", 1),
                           ("n_models", 1), ("seed", 0)):
             _check_int(name, getattr(self, name), low)
-        for name in ("width", "lr", "lr_decay"):
-            _check_float(name, getattr(self, name), strictly_positive=True)
-        for name in ("momentum", "weight_decay"):
-            _check_float(name, getattr(self, name), strictly_positive=False)
+        for name in ("width", "lr", "lr_decay", "momentum", "weight_decay"):
+            _check_float(name, getattr(self, name), strictly_positive=name in ("width", "lr", "lr_decay"))
+            object.__setattr__(self, name, float(getattr(self, name)))  # 1 and 1.0: one run, one hash
         if not isinstance(self.dropout, bool):
             raise ValueError(f"dropout must be True or False, got {self.dropout!r}")
         if self.record_epochs is not None:

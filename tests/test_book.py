@@ -1,0 +1,129 @@
+"""The book end to end: every notebook of the table of contents under the `smoke` profile, then a
+strict Jupyter Book build of the result (warnings, missing references and files are errors)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+import yaml
+
+from equalnets import book
+
+ROOT = Path(__file__).resolve().parents[1]
+IGNORE = shutil.ignore_patterns(".git", ".venv", "_build", "executed", ".cache", ".pytest_cache", "__pycache__")
+SOURCES = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def smoke_book(tmp_path_factory) -> Path:
+    """A copy of the repository with every notebook executed under `smoke` and the site built."""
+    root = tmp_path_factory.mktemp("book")
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, root / name)
+    for folder in ("book", "notebooks"):
+        shutil.copytree(ROOT / folder, root / folder, ignore=IGNORE)
+    book.build_book(root, "smoke", strict=True)
+    return root
+
+
+def test_toc_lists_every_notebook():
+    assert sorted(book.toc_notebooks(ROOT)) == sorted(p.stem for p in SOURCES)
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_source_notebook_is_clean(source):
+    nb = nbformat.read(source, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), "stored with outputs"
+    assert "parameters" in code[0].metadata.get("tags", []), "first code cell must be tagged 'parameters'"
+    declared = papermill.inspect_notebook(str(source))
+    assert "profile" in declared and "device" in declared
+    assert all(p["help"] for p in declared.values()), "every parameter needs a one-line comment"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_notebook_runs_under_smoke(smoke_book, source):
+    executed = smoke_book / "book" / "executed" / source.name
+    nb = nbformat.read(executed, as_version=4)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors
+    html = (smoke_book / "_build" / "html" / "book" / "executed" / f"{source.stem}.html").read_text()
+    assert "{glue" not in html and "Traceback" not in html
+    assert "<img" in html, "the chapter has no figure"
+
+
+@pytest.mark.slow
+def test_site_pages(smoke_book):
+    html = smoke_book / "_build" / "html"
+    for page in ("index.html", "book/intro.html", "book/notation.html", "book/part1.html", "book/references.html",
+                 "search.html"):
+        assert (html / page).exists(), page
+    s3 = (html / "book" / "executed" / "part1_s3_single_architecture.html").read_text()
+    assert "Claims" in s3 and "reproduced" in s3
+    assert "Hacohen" in (html / "book" / "references.html").read_text()
+
+
+def test_help_notebook_lists_commented_parameters():
+    out = subprocess.run([Path(sys.executable).parent / "papermill", "--help-notebook",
+                          str(ROOT / "notebooks" / "part1_s3_single_architecture.ipynb")],
+                         capture_output=True, text=True, check=True).stdout
+    for line in ("n_models: int (default 100)", "epochs: int (default 140)", "dataset: str"):
+        assert line in out
+    assert "networks in the ensemble" in out
+
+
+def test_papermill_with_other_parameters(tmp_path, monkeypatch):
+    """The README's example with a different data set, shrunk to seconds."""
+    out = tmp_path / "out.ipynb"
+    papermill.execute_notebook(str(ROOT / "notebooks" / "part1_s3_single_architecture.ipynb"), str(out),
+                               parameters=dict(n_models=2, epochs=1, dataset="digits", width=0.25,
+                                               train_per_class=10, test_per_class=5),
+                               kernel_name="python3", progress_bar=False, cwd=str(ROOT / "notebooks"))
+    text = out.read_text()
+    assert "digits: 100 train / 50 test images" in text
+
+
+def test_bad_parameter_fails_with_one_clear_line(tmp_path):
+    with pytest.raises(papermill.PapermillExecutionError) as err:
+        papermill.execute_notebook(str(ROOT / "notebooks" / "part1_s3_single_architecture.ipynb"),
+                                   str(tmp_path / "out.ipynb"), parameters=dict(n_models="twenty"),
+                                   kernel_name="python3", progress_bar=False, cwd=str(ROOT / "notebooks"))
+    assert err.value.ename == "ValueError" and "n_models must be an integer" in err.value.evalue
+
+
+def test_profiles_are_complete_and_checked(tmp_path):
+    for profile in book.PROFILES:
+        spec = yaml.safe_load((ROOT / "notebooks" / "profiles" / f"{profile}.yaml").read_text())
+        assert set(spec["notebooks"]) == {p.stem for p in SOURCES}, profile
+        for name in spec["notebooks"]:
+            assert book.profile_parameters(ROOT, profile, name)["profile"] == profile
+    root = tmp_path
+    shutil.copytree(ROOT / "notebooks", root / "notebooks")
+    (root / "notebooks" / "profiles" / "smoke.yaml").write_text(
+        "notebooks:\n  part1_s3_single_architecture:\n    n_model: 3\n")
+    with pytest.raises(ValueError, match="n_model"):
+        book.profile_parameters(root, "smoke", "part1_s3_single_architecture")
+    with pytest.raises(ValueError, match="profile must be one of"):
+        book.profile_parameters(ROOT, "fast", "part1_s3_single_architecture")
+
+
+def test_failed_notebook_keeps_previous_page(tmp_path):
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
+    executed = tmp_path / "book" / "executed"
+    executed.mkdir(parents=True)
+    previous = executed / "part1_s3_single_architecture.ipynb"
+    previous.write_text(json.dumps({"marker": "previous"}))
+    with pytest.raises(book.NotebookFailed, match=r"part1_s3_single_architecture failed .*ValueError.*epochs"):
+        book.execute(tmp_path, "part1_s3_single_architecture", "smoke", {"epochs": 0})
+    assert json.loads(previous.read_text()) == {"marker": "previous"}
+    assert (executed / ".part1_s3_single_architecture.failed.ipynb").exists()
