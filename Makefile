@@ -7,6 +7,7 @@ PROFILE ?= quick
 .PHONY: setup data book site test clean
 
 setup: $(VENV)/.installed data
+	bash scripts/get-browser.sh
 
 # The virtualenv is rebuilt when the pinned requirements or the package metadata change.
 $(VENV)/.installed: requirements.txt pyproject.toml

@@ -108,3 +108,38 @@ def test_random_labels_are_fixed_per_run(tiny_config):
     data = RunStore.dataset_for(config)
     assert not np.array_equal(run.train.labels, data.y_train.numpy())
     np.testing.assert_array_equal(run.test.labels, data.y_test.numpy())
+
+
+def test_tampered_payload_with_a_recomputed_checksum_is_retrained(tiny_config):
+    """A file whose checksum was recomputed over a wrong payload is caught by its contents."""
+    import hashlib
+    import io
+    import json
+
+    store = RunStore()
+    run = store.get_or_train(tiny_config, progress=False)
+    path = store.path(tiny_config) / "member-0001.npz"
+    with np.load(path) as npz:
+        good = {k: npz[k] for k in npz.files}
+    meta = json.loads(str(good["meta"]))
+
+    def payloads():
+        yield "missing", {k: v for k, v in good.items() if k != "test/el2n"}, "its arrays are"
+        yield "dtype", good | {"train/pred": good["train/pred"].astype(np.float32)}, "train/pred is float32"
+        yield "examples", good | {"test/margin": good["test/margin"][:, :-1]}, "test/margin is float16"
+        yield "loss", good | {"loss": good["loss"][:1]}, "its loss has shape"
+        yield "format", good | {"meta": np.array(json.dumps(meta | {"format": 0}))}, "file format 0"
+        yield "meta", good | {"meta": np.array("not json")}, "cannot be read"
+        yield "pickle", good | {"extra": np.array([object()], dtype=object)}, "cannot be read"
+    for name, arrays, problem in payloads():
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        path.write_bytes(buffer.getvalue())
+        path.with_suffix(".sha256").write_text(hashlib.sha256(buffer.getvalue()).hexdigest())
+        with pytest.warns(CorruptMemberWarning, match=f"member 1 .*{problem}"):
+            assert store.missing_members(tiny_config) == [1], name
+    with pytest.warns(CorruptMemberWarning):
+        again = store.get_or_train(tiny_config, progress=False)
+    for field in ("pred", "p_label", "margin", "el2n"):
+        np.testing.assert_array_equal(getattr(again.test, field), getattr(run.test, field))
+    assert store.missing_members(tiny_config) == []

@@ -104,9 +104,23 @@ def execute(root: Path, name: str, profile: str, overrides: dict[str, Any] | Non
         raise NotebookFailed(f"notebook {name} failed in cell {err.exec_count}: {err.ename}: {err.evalue} "
                              f"(the executed copy with the traceback is {failed}; "
                              f"the previous page, if any, is kept)") from None
+    _hide_parameter_cells(partial)
     os.replace(partial, target)
     print(f"[{name}] done in {time.perf_counter() - started:.0f} s -> {target}", flush=True)
     return target
+
+
+def _hide_parameter_cells(path: Path) -> None:
+    """On the site, a chapter starts with its title: the parameters cell and papermill's injected
+    one are removed from the page (the chapter's header cell prints every parameter it ran with)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if {"parameters", "injected-parameters"} & set(tags) and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nbformat.write(nb, path)
 
 
 def build_site(root: Path, *, strict: bool = False) -> Path:

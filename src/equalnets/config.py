@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import math
+import os
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -14,6 +17,11 @@ from .train import OPTIMIZERS
 #: Bumped whenever the member-file layout changes; part of every run's hash.
 FORMAT_VERSION = 1
 LABELS = ("true", "random")
+
+
+class ParameterError(ValueError):
+    """A bad parameter; the message is one line that names it and the values it may take.
+    A ``ValueError``, so code can catch either."""
 
 
 @dataclass(frozen=True)
@@ -61,11 +69,14 @@ class RunConfig:
             _check_float(name, getattr(self, name), strictly_positive=name in ("width", "lr", "lr_decay"))
             object.__setattr__(self, name, float(getattr(self, name)))  # 1 and 1.0: one run, one hash
         if not isinstance(self.dropout, bool):
-            raise ValueError(f"dropout must be True or False, got {self.dropout!r}")
+            raise ParameterError(f"dropout must be True or False, got {self.dropout!r}")
         if self.record_epochs is not None:
+            if not isinstance(self.record_epochs, (list, tuple)):
+                raise ParameterError(f"record_epochs must be a list of epochs in [0, epochs={self.epochs}] "
+                                     f"or None (every epoch), got {self.record_epochs!r}")
             rec = tuple(self.record_epochs)
             if not rec or any(not isinstance(e, int) or isinstance(e, bool) or not 0 <= e <= self.epochs for e in rec):
-                raise ValueError(f"record_epochs must be integers in [0, epochs={self.epochs}], got {rec!r}")
+                raise ParameterError(f"record_epochs must be integers in [0, epochs={self.epochs}], got {rec!r}")
             object.__setattr__(self, "record_epochs", tuple(sorted(set(rec) | {0, self.epochs})))
 
     @property
@@ -84,7 +95,7 @@ class RunConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ValueError(f"unknown RunConfig field(s) {unknown}; valid: {sorted(known)}")
+            raise ParameterError(f"unknown RunConfig field(s) {unknown}; valid: {sorted(known)}")
         d = dict(d)
         if d.get("record_epochs") is not None:
             d["record_epochs"] = tuple(d["record_epochs"])
@@ -109,30 +120,67 @@ class RunConfig:
 
 
 def check_device(device: str) -> str:
-    """``device`` if torch can use it here, else ``ValueError`` naming what is available."""
+    """``device`` if torch can use it here, else ``ParameterError`` naming what is available."""
     import torch
 
     available = ["cpu"] + (["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
                            if torch.cuda.is_available() else [])
     if not isinstance(device, str) or device not in available:
-        raise ValueError(f"device must be one of {', '.join(available)} on this machine; got {device!r}")
+        raise ParameterError(f"device must be one of {', '.join(available)} on this machine; got {device!r}")
     return device
+
+
+def check_parameters(*, device: str = "cpu", cache_dir: str | os.PathLike | None = None,
+                     min_models: int = 1, **fields_: Any) -> RunConfig:
+    """The RunConfig of a notebook's parameters, or ``ParameterError`` with one line naming the bad one.
+
+    ``fields_`` are RunConfig's fields (a list for ``record_epochs`` is fine); ``device`` must exist
+    on this machine; ``cache_dir`` must be ``None`` or a path; ``min_models`` is the smallest N
+    the caller can use (2 where consistency compares networks). Called in a notebook's first code
+    cell, so that a bad value fails there with the parameter's name and its allowed values, not
+    deep inside torch.
+    """
+    __tracebackhide__ = True  # IPython: show the notebook cell and the one line, not our frames
+    try:
+        known = [f.name for f in fields(RunConfig)]
+        unknown = sorted(set(fields_) - set(known))
+        if unknown:
+            hint = difflib.get_close_matches(unknown[0], known, n=1)
+            raise ParameterError(f"unknown parameter {unknown[0]!r}"
+                                 + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                                 + f"; the parameters are {', '.join(known)}")
+        if isinstance(fields_.get("record_epochs"), list):
+            fields_["record_epochs"] = tuple(fields_["record_epochs"])
+        _check_int("min_models", min_models, 1)
+        if "n_models" in fields_:
+            _check_int("n_models", fields_["n_models"], min_models,
+                       why=" (consistency compares networks)" if min_models >= 2 else "")
+        config = RunConfig(**fields_)
+        check_device(device)
+        if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+            raise ParameterError(f"cache_dir must be a folder path or None ($EQUALNETS_CACHE or "
+                                 f"~/.cache/equalnets/runs), got {cache_dir!r} ({type(cache_dir).__name__})")
+    except ParameterError as err:
+        raise ParameterError(str(err)) from None  # one frame, no chained traceback
+    return config
 
 
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+        hint = difflib.get_close_matches(value, allowed, n=1) if isinstance(value, str) else []
+        raise ParameterError(f"{name} must be one of {', '.join(allowed)}; got {value!r}"
+                             + (f" (did you mean {hint[0]!r}?)" if hint else ""))
 
 
-def _check_int(name: str, value: Any, low: int) -> None:
+def _check_int(name: str, value: Any, low: int, why: str = "") -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r} ({type(value).__name__})")
+        raise ParameterError(f"{name} must be an integer >= {low}{why}, got {value!r} ({type(value).__name__})")
     if value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        raise ParameterError(f"{name} must be an integer >= {low}{why}, got {value!r}")
 
 
 def _check_float(name: str, value: Any, strictly_positive: bool) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
-    if (strictly_positive and not value > 0) or (not strictly_positive and not value >= 0):
-        raise ValueError(f"{name} must be {'> 0' if strictly_positive else '>= 0'}, got {value!r}")
+        raise ParameterError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    if not math.isfinite(value) or (strictly_positive and not value > 0) or (not strictly_positive and not value >= 0):
+        raise ParameterError(f"{name} must be a finite number {'> 0' if strictly_positive else '>= 0'}, got {value!r}")

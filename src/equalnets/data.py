@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -44,6 +45,18 @@ DATASETS = ("fashion-tops", "fashion-mnist", "digits", "mnist", "cifar10", "cifa
 
 class DatasetNotFoundError(FileNotFoundError):
     """A data set is not on disk and cannot be downloaded; the message says how to get it."""
+
+
+class DataFileError(ValueError):
+    """A data file is there but truncated, corrupt or in another format; the message names it and
+    says how to get a good copy."""
+
+
+#: How to replace a damaged file in a folder of ours or torchvision's.
+REFETCH = ("delete it and run again with download=True on a machine with internet access, or copy a "
+           "good copy there")
+#: How to replace a damaged file of the Debian package.
+REINSTALL = "reinstall the package: apt-get install --reinstall dataset-fashion-mnist"
 
 
 @dataclass(frozen=True)
@@ -91,38 +104,115 @@ class Dataset:
 def default_data_dir() -> Path:
     """Folder for downloaded data sets: ``$EQUALNETS_DATA`` or ``~/.cache/equalnets/data``."""
     env = os.environ.get("EQUALNETS_DATA")
-    return Path(env) if env else Path.home() / ".cache" / "equalnets" / "data"
+    if env:
+        return Path(env).expanduser()
+    try:
+        return Path.home() / ".cache" / "equalnets" / "data"
+    except (RuntimeError, KeyError):
+        raise DatasetNotFoundError("no home folder for the data folder ~/.cache/equalnets/data (HOME is not "
+                                   "set and the user has no entry in the password database); set "
+                                   "EQUALNETS_DATA or pass data_dir") from None
 
 
 # --------------------------------------------------------------------------- file formats
 
-def read_idx(path: str | Path) -> np.ndarray:
-    """Read an IDX file (the MNIST/Fashion-MNIST format), gzipped or not."""
+def read_idx(path: str | Path, fix: str = REFETCH) -> np.ndarray:
+    """Read an IDX file (the MNIST/Fashion-MNIST format), gzipped or not.
+
+    A truncated, corrupt or foreign file is a ``DataFileError`` naming it; ``fix`` says how to
+    get a good copy.
+    """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:  # a cut or damaged gzip stream
+        raise DataFileError(f"{path} is not a complete gzip file ({type(err).__name__}: {err}); {fix}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ValueError(f"{path} is not an unsigned-byte IDX file (bad magic number)")
+        raise DataFileError(f"{path} is not an unsigned-byte IDX file (bad magic number); {fix}")
     ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise DataFileError(f"{path} is truncated inside its header; {fix}")
     dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
     body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(dims)):
-        raise ValueError(f"{path} is truncated: header says {dims}, found {body.size} bytes")
+        state = "truncated" if body.size < int(np.prod(dims)) else "longer than its header says"
+        raise DataFileError(f"{path} is {state}: header says {dims}, found {body.size} bytes; {fix}")
     return body.reshape(dims)
 
 
-def _read_cifar_batches(folder: Path, files: list[str], label_key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _read_idx_set(files: dict[str, Path], fix: str) -> dict[str, np.ndarray]:
+    """The four IDX files of an MNIST-like set, checked against each other."""
+    read = {k: read_idx(path, fix) for k, path in files.items()}
+    for split in ("train", "t10k"):
+        images, labels = read[f"{split}-images-idx3"], read[f"{split}-labels-idx1"]
+        ipath, lpath = files[f"{split}-images-idx3"], files[f"{split}-labels-idx1"]
+        if images.ndim != 3:
+            raise DataFileError(f"{ipath} holds an array of shape {images.shape}, not images (n, h, w); {fix}")
+        if labels.ndim != 1 or len(labels) != len(images):
+            raise DataFileError(f"{lpath} holds an array of shape {labels.shape}, not one label for each of the "
+                                f"{len(images)} images of {ipath.name}; {fix}")
+        if labels.size and labels.max() > 9:
+            raise DataFileError(f"{lpath} holds labels up to {labels.max()}, not 0..9; {fix}")
+    return read
+
+
+def _idx_files(folder: Path, names: tuple[str, ...]) -> dict[str, Path] | None:
+    """``<name>-ubyte`` (or ``.gz``) for each name if all are in ``folder``, else None."""
+    found = {}
+    for name in names:
+        for candidate in (folder / f"{name}-ubyte", folder / f"{name}-ubyte.gz"):
+            if candidate.exists():
+                found[name] = candidate
+                break
+        else:
+            return None
+    return found
+
+
+def _read_cifar_batches(folder: Path, files: list[str], label_key: str,
+                        n_labels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     images, labels, coarse = [], [], []
     for name in files:
-        with open(folder / name, "rb") as f:
-            entry = pickle.load(f, encoding="latin1")
-        images.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        labels.append(np.asarray(entry[label_key], dtype=np.int64))
-        if "coarse_labels" in entry:
-            coarse.append(np.asarray(entry["coarse_labels"], dtype=np.int64))
+        entry = _read_cifar_pickle(folder / name)
+        try:
+            images.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            labels.append(np.asarray(entry[label_key], dtype=np.int64))
+            if "coarse_labels" in entry:
+                coarse.append(np.asarray(entry["coarse_labels"], dtype=np.int64))
+        except (KeyError, ValueError, TypeError) as err:
+            raise DataFileError(f"{folder / name} is not a CIFAR batch ({type(err).__name__}: {err}); "
+                                f"{_cifar_fix(folder)}") from None
+        if labels[-1].shape != (len(images[-1]),):
+            raise DataFileError(f"{folder / name} has {len(images[-1])} images but {labels[-1].shape} labels; "
+                                f"{_cifar_fix(folder)}")
+        if labels[-1].size and (labels[-1].min() < 0 or labels[-1].max() >= n_labels):
+            raise DataFileError(f"{folder / name} has labels from {labels[-1].min()} to {labels[-1].max()}, "
+                                f"not 0..{n_labels - 1}; {_cifar_fix(folder)}")
     return (np.concatenate(images), np.concatenate(labels),
             np.concatenate(coarse) if coarse else None)
+
+
+def _cifar_fix(folder: Path) -> str:
+    return (f"delete the folder {folder} and run again with download=True on a machine with internet access, "
+            "or unpack the python version of the archive there")
+
+
+def _read_cifar_pickle(path: Path) -> dict:
+    """One pickled dict of a CIFAR folder, or a clear error naming the file."""
+    if not path.exists():
+        raise DatasetNotFoundError(f"{path} is missing: the folder {path.parent} is incomplete; "
+                                   f"{_cifar_fix(path.parent)}")
+    try:
+        with open(path, "rb") as f:
+            entry = pickle.load(f, encoding="latin1")
+    except Exception as err:  # a damaged pickle can raise nearly anything; all mean the same here
+        raise DataFileError(f"{path} is not a readable CIFAR pickle ({type(err).__name__}: {err}); "
+                            f"{_cifar_fix(path.parent)}") from None
+    if not isinstance(entry, dict):
+        raise DataFileError(f"{path} holds a {type(entry).__name__}, not a CIFAR dict; {_cifar_fix(path.parent)}")
+    return entry
 
 
 # --------------------------------------------------------------------------- raw loaders
@@ -135,30 +225,41 @@ def _missing(name: str, where: Path, how: str) -> DatasetNotFoundError:
     return DatasetNotFoundError(f"data set {name!r} not found under {where}. {how}")
 
 
-def _fashion_mnist(data_dir: Path, download: bool) -> Raw:
-    files = {k: f"{k}-ubyte.gz" for k in ("train-images-idx3", "train-labels-idx1",
-                                            "t10k-images-idx3", "t10k-labels-idx1")}
-    if all((DEBIAN_FASHION_MNIST / f).exists() for f in files.values()):
-        folder = DEBIAN_FASHION_MNIST
-        read = {k: read_idx(folder / f) for k, f in files.items()}
-    else:
-        from torchvision.datasets import FashionMNIST
-        try:
-            train = FashionMNIST(str(data_dir), train=True, download=download)
-            test = FashionMNIST(str(data_dir), train=False, download=download)
-        except (RuntimeError, OSError) as err:
-            raise _missing("fashion-mnist", data_dir,
-                           "Install the Debian package (apt-get install dataset-fashion-mnist) or "
-                           "let torchvision download it on a machine with internet access "
-                           f"({type(err).__name__}: {err}).") from None
-        read = {"train-images-idx3": train.data.numpy(), "train-labels-idx1": train.targets.numpy(),
-                "t10k-images-idx3": test.data.numpy(), "t10k-labels-idx1": test.targets.numpy()}
+_IDX_NAMES = ("train-images-idx3", "train-labels-idx1", "t10k-images-idx3", "t10k-labels-idx1")
+
+
+def _from_idx(read: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return (read["train-images-idx3"][:, None], read["train-labels-idx1"].astype(np.int64),
-            read["t10k-images-idx3"][:, None], read["t10k-labels-idx1"].astype(np.int64),
-            FASHION_CLASSES)
+            read["t10k-images-idx3"][:, None], read["t10k-labels-idx1"].astype(np.int64))
 
 
-def _mnist(data_dir: Path, download: bool) -> Raw:
+def _fashion_mnist(data_dir: Path | None, download: bool) -> Raw:
+    files = {k: DEBIAN_FASHION_MNIST / f"{k}-ubyte.gz" for k in _IDX_NAMES}
+    if all(f.exists() for f in files.values()):
+        return (*_from_idx(_read_idx_set(files, REINSTALL)), FASHION_CLASSES)
+    data_dir = data_dir or default_data_dir()
+    raw = _idx_files(data_dir / "FashionMNIST" / "raw", _IDX_NAMES)
+    if raw is not None:  # torchvision's folder: read it ourselves, so that a damaged file is named
+        return (*_from_idx(_read_idx_set(raw, REFETCH)), FASHION_CLASSES)
+    from torchvision.datasets import FashionMNIST
+    try:
+        train = FashionMNIST(str(data_dir), train=True, download=download)
+        test = FashionMNIST(str(data_dir), train=False, download=download)
+    except (RuntimeError, OSError) as err:
+        raise _missing("fashion-mnist", data_dir,
+                       "Install the Debian package (apt-get install dataset-fashion-mnist) or "
+                       "let torchvision download it on a machine with internet access "
+                       f"({type(err).__name__}: {err}).") from None
+    return (train.data.numpy()[:, None], train.targets.numpy().astype(np.int64),
+            test.data.numpy()[:, None], test.targets.numpy().astype(np.int64), FASHION_CLASSES)
+
+
+def _mnist(data_dir: Path | None, download: bool) -> Raw:
+    data_dir = data_dir or default_data_dir()
+    names = tuple(str(i) for i in range(10))
+    raw = _idx_files(data_dir / "MNIST" / "raw", _IDX_NAMES)
+    if raw is not None:  # torchvision's folder: read it ourselves, so that a damaged file is named
+        return (*_from_idx(_read_idx_set(raw, REFETCH)), names)
     from torchvision.datasets import MNIST
     try:
         train = MNIST(str(data_dir), train=True, download=download)
@@ -169,12 +270,12 @@ def _mnist(data_dir: Path, download: bool) -> Raw:
                        "the four uncompressed IDX files there "
                        f"({type(err).__name__}: {err}).") from None
     return (train.data.numpy()[:, None], train.targets.numpy().astype(np.int64),
-            test.data.numpy()[:, None], test.targets.numpy().astype(np.int64),
-            tuple(str(i) for i in range(10)))
+            test.data.numpy()[:, None], test.targets.numpy().astype(np.int64), names)
 
 
-def _cifar_folder(data_dir: Path, which: str, download: bool) -> Path:
+def _cifar_folder(data_dir: Path | None, which: str, download: bool) -> Path:
     from torchvision.datasets import CIFAR10, CIFAR100
+    data_dir = data_dir or default_data_dir()
     cls, folder = {"cifar10": (CIFAR10, "cifar-10-batches-py"),
                    "cifar100": (CIFAR100, "cifar-100-python")}[which]
     path = data_dir / folder
@@ -191,25 +292,31 @@ def _cifar_folder(data_dir: Path, which: str, download: bool) -> Path:
     return path
 
 
-def _cifar10(data_dir: Path, download: bool) -> Raw:
+def _cifar10(data_dir: Path | None, download: bool) -> Raw:
     folder = _cifar_folder(data_dir, "cifar10", download)
-    xtr, ytr, _ = _read_cifar_batches(folder, [f"data_batch_{i}" for i in range(1, 6)], "labels")
-    xte, yte, _ = _read_cifar_batches(folder, ["test_batch"], "labels")
-    with open(folder / "batches.meta", "rb") as f:
-        names = tuple(pickle.load(f, encoding="latin1")["label_names"])
+    meta = _read_cifar_pickle(folder / "batches.meta")
+    if "label_names" not in meta:
+        raise DataFileError(f"{folder / 'batches.meta'} has no label_names; {_cifar_fix(folder)}")
+    names = tuple(meta["label_names"])
+    xtr, ytr, _ = _read_cifar_batches(folder, [f"data_batch_{i}" for i in range(1, 6)], "labels", len(names))
+    xte, yte, _ = _read_cifar_batches(folder, ["test_batch"], "labels", len(names))
     return xtr, ytr, xte, yte, names
 
 
-def _cifar100(data_dir: Path, download: bool, superclass: str | None = None) -> Raw:
+def _cifar100(data_dir: Path | None, download: bool, superclass: str | None = None) -> Raw:
     folder = _cifar_folder(data_dir, "cifar100", download)
-    xtr, ytr, ctr = _read_cifar_batches(folder, ["train"], "fine_labels")
-    xte, yte, cte = _read_cifar_batches(folder, ["test"], "fine_labels")
-    with open(folder / "meta", "rb") as f:
-        meta = pickle.load(f, encoding="latin1")
+    meta = _read_cifar_pickle(folder / "meta")
+    if not {"fine_label_names", "coarse_label_names"} <= set(meta):
+        raise DataFileError(f"{folder / 'meta'} lacks fine_label_names or coarse_label_names; {_cifar_fix(folder)}")
     fine = tuple(meta["fine_label_names"])
+    xtr, ytr, ctr = _read_cifar_batches(folder, ["train"], "fine_labels", len(fine))
+    xte, yte, cte = _read_cifar_batches(folder, ["test"], "fine_labels", len(fine))
     if superclass is None:
         return xtr, ytr, xte, yte, fine
-    coarse_id = [_slug(c) for c in meta["coarse_label_names"]].index(superclass)
+    coarse_names = [_slug(c) for c in meta["coarse_label_names"]]
+    if ctr is None or cte is None or superclass not in coarse_names:
+        raise DataFileError(f"{folder} lacks the coarse labels of superclass {superclass!r}; {_cifar_fix(folder)}")
+    coarse_id = coarse_names.index(superclass)
     members = sorted(set(ytr[ctr == coarse_id].tolist()))  # fine labels of the superclass
     remap = {f: i for i, f in enumerate(members)}
     keep_tr, keep_te = ctr == coarse_id, cte == coarse_id
@@ -218,7 +325,7 @@ def _cifar100(data_dir: Path, download: bool, superclass: str | None = None) -> 
             tuple(fine[f] for f in members))
 
 
-def _digits(data_dir: Path, download: bool) -> Raw:
+def _digits(data_dir: Path | None, download: bool) -> Raw:
     from sklearn.datasets import load_digits
     bunch = load_digits()
     # 0..16 grey levels -> 0..255 so that every loader hands over uint8 images.
@@ -261,7 +368,7 @@ def load_dataset(name: str = "fashion-tops", *, data_dir: str | Path | None = No
     for arg, value in (("train_per_class", train_per_class), ("test_per_class", test_per_class)):
         if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
             raise ValueError(f"{arg} must be a positive integer or None, got {value!r}")
-    root = Path(data_dir) if data_dir is not None else default_data_dir()
+    root = Path(data_dir).expanduser() if data_dir is not None else None  # default: resolved where needed
 
     if name in ("fashion-tops", "fashion-mnist"):
         xtr, ytr, xte, yte, names = _fashion_mnist(root, download)
@@ -276,6 +383,10 @@ def load_dataset(name: str = "fashion-tops", *, data_dir: str | Path | None = No
     else:
         xtr, ytr, xte, yte, names = _cifar100(root, download, superclass=name.removeprefix("cifar100-"))
 
+    for split, y in (("train", ytr), ("test", yte)):
+        if y.size and (y.min() < 0 or y.max() >= len(names)):
+            raise DataFileError(f"the {split} labels of {name} run from {y.min()} to {y.max()}, not 0..{len(names) - 1}: "
+                                f"a data file under {root or default_data_dir()} is damaged; {REFETCH}")
     classes = list(range(len(names)))
     if name == "fashion-tops":
         classes = list(FASHION_TOPS)

@@ -3,17 +3,22 @@
 Layout of a run folder ``<root>/<arch>-<dataset>-<hash>/``::
 
     config.json          the full RunConfig and the file-format version
+    member-0000.sha256   checksum of member 0's file, written (atomically) just before it
     member-0000.npz      arrays of member 0, written to a temporary file and renamed when complete
-    member-0000.sha256   checksum of that file, written (atomically) after it
-    .lock                held while a process trains members of this run
+    .claim-0000          locked (flock) by the process that is training member 0
 
 A member counts as present only when its file, its checksum and its contents agree with the
-config; anything else is reported and retrained, never trusted. A killed run resumes at the first
-missing member; a second process asking for the same run waits for the first one's lock.
+config; anything else is reported and retrained, never trusted. The rename of the ``.npz`` is
+the one moment a member becomes present: a process killed before it leaves at most a checksum
+and a hidden temporary file, which the next run removes and retrains, and one killed after it
+has lost nothing. Processes that ask for the same run share its work: each trains the members
+nobody has claimed, then waits for the others' claims. A complete run is read without writing
+anything, so a read-only cache serves the runs it holds.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import io
@@ -43,19 +48,61 @@ class CorruptMemberWarning(UserWarning):
     """A member file failed its checks and will be retrained."""
 
 
+class CacheError(OSError):
+    """The run cache cannot be written (read-only, disk full, no home folder); the message names
+    the folder and how to choose another one."""
+
+
+#: How to point the store elsewhere; every CacheError ends with it.
+CHOOSE_CACHE = ("set the environment variable EQUALNETS_CACHE or the notebook parameter cache_dir "
+                "(RunStore(root)) to a writable folder")
+
+
 def default_cache_dir() -> Path:
-    """``$EQUALNETS_CACHE`` if set, else ``~/.cache/equalnets/runs``."""
+    """``$EQUALNETS_CACHE`` if set, else ``~/.cache/equalnets/runs``.
+
+    Without ``$HOME`` the home folder comes from the password database; a user without one
+    gets a ``CacheError`` that says how to choose the folder.
+    """
     env = os.environ.get("EQUALNETS_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "equalnets" / "runs"
+    if env:
+        return Path(env).expanduser()
+    try:
+        home = Path.home()
+    except (RuntimeError, KeyError):
+        raise CacheError("no home folder to put the run cache ~/.cache/equalnets/runs in (HOME is not set "
+                         f"and the user has no entry in the password database); {CHOOSE_CACHE}") from None
+    return home / ".cache" / "equalnets" / "runs"
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk or an interrupt leaves no half-written file
+        raise
+
+
+def _cache_error(err: OSError, path: Path, root: Path) -> CacheError:
+    """A CacheError for a failed write of ``path`` under ``root``, saying what to do."""
+    if err.errno == errno.ENOSPC:
+        what = f"no space left on the device of the run cache {root} while writing {path.name}"
+        todo = "free some space or " + CHOOSE_CACHE.replace("a writable folder", "a folder on another disk")
+    elif err.errno == errno.EDQUOT:
+        what = f"disk quota exceeded in the run cache {root} while writing {path.name}"
+        todo = "free some space or " + CHOOSE_CACHE
+    else:
+        what = f"cannot write to the run cache {root} ({err.strerror or err}: {path})"
+        todo = CHOOSE_CACHE
+    error = CacheError(f"{what}; {todo}. Members already stored are kept and a rerun trains only the "
+                       "missing ones")
+    error.errno = err.errno
+    return error
 
 
 @dataclass(frozen=True)
@@ -111,7 +158,7 @@ class RunStore:
     """Trains what is missing, loads what is there: ``RunStore().get_or_train(config)``."""
 
     def __init__(self, root: str | Path | None = None) -> None:
-        self.root = Path(root) if root is not None else default_cache_dir()
+        self.root = Path(root).expanduser() if root is not None else default_cache_dir()
 
     def path(self, config: RunConfig) -> Path:
         """The folder of ``config``'s run."""
@@ -121,11 +168,15 @@ class RunStore:
     def _member_file(self, config: RunConfig, member: int) -> Path:
         return self.path(config) / f"member-{member:04d}.npz"
 
-    def _read_member(self, config: RunConfig, member: int) -> dict[str, np.ndarray] | None:
-        """The arrays of a member if its file is complete and consistent, else None."""
+    def _read_member(self, config: RunConfig, member: int, *, warn: bool = True) -> dict[str, np.ndarray] | None:
+        """The arrays of a member if its file is complete and consistent, else None.
+
+        A missing ``.npz`` is a member not (yet) written, even if a checksum is there: a write
+        interrupted before its rename. Anything else that fails a check is reported (``warn``).
+        """
         path = self._member_file(config, member)
         checksum = path.with_suffix(".sha256")
-        if not path.exists() and not checksum.exists():
+        if not path.exists():
             return None
         problem = None
         try:
@@ -138,17 +189,38 @@ class RunStore:
                 with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
                     arrays = {k: npz[k] for k in npz.files}
                 meta = json.loads(str(arrays.pop("meta")))
-                n_epochs = len(config.recorded_epochs)
                 if meta.get("key") != config.key or meta.get("member") != member:
                     problem = "it belongs to another run or member"
-                elif any(arrays[f"{s}/pred"].shape[0] != n_epochs for s in SPLITS):
-                    problem = "its number of recorded epochs is wrong"
+                elif meta.get("format") != FORMAT_VERSION:
+                    problem = f"it has file format {meta.get('format')!r}, not {FORMAT_VERSION}"
                 else:
-                    return arrays
-        except (OSError, ValueError, KeyError, EOFError) as err:
+                    problem = self._check_arrays(config, arrays)
+                    if problem is None:
+                        return arrays
+        except (OSError, ValueError, KeyError, EOFError, AttributeError) as err:
             problem = f"it cannot be read ({type(err).__name__}: {err})"
-        warnings.warn(f"member {member} of run {path.parent.name} is corrupt: {problem}; "
-                      "it will be retrained", CorruptMemberWarning, stacklevel=3)
+        if warn:
+            warnings.warn(f"member {member} of run {path.parent.name} is corrupt: {problem}; "
+                          "it will be retrained", CorruptMemberWarning, stacklevel=3)
+        return None
+
+    @staticmethod
+    def _check_arrays(config: RunConfig, arrays: dict[str, np.ndarray]) -> str | None:
+        """What is wrong with a member's arrays (names, dtypes, shapes), or None."""
+        expected = {"loss", *(f"{s}/{f}" for s in SPLITS for f in ("pred", *RECORDED))}
+        if set(arrays) != expected:
+            return f"its arrays are {sorted(arrays)}, not {sorted(expected)}"
+        if arrays["loss"].shape != (config.epochs,):
+            return f"its loss has shape {arrays['loss'].shape}, not ({config.epochs},)"
+        n_epochs = len(config.recorded_epochs)
+        for s in SPLITS:
+            shape = arrays[f"{s}/pred"].shape
+            if len(shape) != 2 or shape[0] != n_epochs:
+                return f"its number of recorded epochs is wrong ({s}/pred has shape {shape})"
+            for f, dtype in (("pred", np.int16), *((f, np.float16) for f in RECORDED)):
+                a = arrays[f"{s}/{f}"]
+                if a.shape != shape or a.dtype != dtype:
+                    return f"{s}/{f} is {a.dtype} {a.shape}, not {np.dtype(dtype)} {shape}"
         return None
 
     def _write_member(self, config: RunConfig, member: int, arrays: dict[str, np.ndarray],
@@ -160,8 +232,20 @@ class RunStore:
         np.savez_compressed(buffer, meta=np.array(meta), **arrays)
         blob = buffer.getvalue()
         path = self._member_file(config, member)
-        _atomic_write(path, blob)
-        _atomic_write(path.with_suffix(".sha256"), hashlib.sha256(blob).hexdigest().encode())
+        # Checksum first: the rename of the .npz is then the one moment the member appears.
+        with self._writing(path):
+            _atomic_write(path.with_suffix(".sha256"), hashlib.sha256(blob).hexdigest().encode())
+            _atomic_write(path, blob)
+
+    @contextmanager
+    def _writing(self, path: Path) -> Iterator[None]:
+        """Turn a failed write under the cache into a CacheError naming the folder and the fix."""
+        try:
+            yield
+        except CacheError:
+            raise
+        except OSError as err:
+            raise _cache_error(err, path, self.root) from None
 
     def missing_members(self, config: RunConfig) -> list[int]:
         """Members of ``config`` not (validly) in the store, in order."""
@@ -170,30 +254,47 @@ class RunStore:
     # -- runs ---------------------------------------------------------------------------
     def _prepare(self, config: RunConfig) -> Path:
         folder = self.path(config)
-        folder.mkdir(parents=True, exist_ok=True)
         cfg_file = folder / "config.json"
         text = json.dumps({"format": FORMAT_VERSION, "config": config.to_dict()}, indent=1, sort_keys=True)
-        if cfg_file.exists():
-            stored = json.loads(cfg_file.read_text())
+        with self._writing(folder):
+            folder.mkdir(parents=True, exist_ok=True)
+            stored = None
+            if cfg_file.exists():
+                try:
+                    stored = json.loads(cfg_file.read_text())
+                    if not isinstance(stored, dict):
+                        raise ValueError(f"a JSON {type(stored).__name__}, not an object")
+                except ValueError as err:  # members carry their run's key, so the file can be rewritten
+                    warnings.warn(f"{cfg_file} is unreadable ({err}); writing it again", CorruptMemberWarning,
+                                  stacklevel=3)
+                    stored = None
+            if stored is None:
+                _atomic_write(cfg_file, text.encode())
+        if stored is not None:
             if stored.get("format") != FORMAT_VERSION:
                 raise RuntimeError(f"run folder {folder} has file format {stored.get('format')}, this "
                                    f"version reads format {FORMAT_VERSION}; delete the folder to retrain")
             if stored.get("config") != config.to_dict():
                 raise RuntimeError(f"run folder {folder} holds another config than {config.key}")
-        else:
-            _atomic_write(cfg_file, text.encode())
         return folder
 
     @contextmanager
-    def _locked(self, folder: Path) -> Iterator[None]:
-        with open(folder / ".lock", "a+") as handle:
+    def _claim(self, folder: Path, member: int, *, wait: bool) -> Iterator[bool]:
+        """Hold the claim on ``member`` (True), or False if another process holds it and not ``wait``.
+
+        An flock: the kernel releases it when its process dies, so a killed run leaves no stale claim.
+        """
+        path = folder / f".claim-{member:04d}"
+        with self._writing(path):
+            handle = open(path, "a+")
+        with handle:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
-                print(f"another process is training {folder.name}; waiting for it", file=sys.stderr)
-                fcntl.flock(handle, fcntl.LOCK_EX)
+                yield False
+                return
             try:
-                yield
+                yield True
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -203,18 +304,45 @@ class RunStore:
 
         ``device`` and ``progress`` do not change the run's identity (a run trained on a GPU is
         served to a CPU reader); ``dataset`` may pass data already loaded for ``config``.
+        Several processes may ask for one run at once: each member is trained by one of them.
         """
+        members = [self._read_member(config, m, warn=False) for m in range(config.n_models)]
+        if all(a is not None for a in members):  # nothing to write: read-only caches work
+            return self._assemble(config, members, dataset)
         folder = self._prepare(config)
-        with self._locked(folder):
-            missing = self.missing_members(config)
-            if missing:
-                dataset = dataset if dataset is not None else self.dataset_for(config)
-                data = dataset.to(device)
-                print(f"training {len(missing)} of {config.n_models} members of {folder.name}: "
-                      f"{config.describe()}", file=sys.stderr)
-                for member in tqdm(missing, desc="members", disable=not progress):
-                    arrays = train_member(config, data, member, device=device, progress=progress)
-                    self._write_member(config, member, arrays, str(device))
+        pending = [m for m, a in enumerate(members) if a is None]
+        print(f"training {len(pending)} of {config.n_models} members of {folder.name}: "
+              f"{config.describe()}", file=sys.stderr)
+        data = None
+        bar = tqdm(total=len(pending), desc="members", disable=not progress)
+        while pending:
+            elsewhere = []
+            for member in pending:
+                with self._claim(folder, member, wait=False) as mine:
+                    if not mine:
+                        elsewhere.append(member)
+                        continue
+                    if self._read_member(config, member) is None:  # not written meanwhile by another process
+                        for partial in folder.glob(f".member-{member:04d}.*.tmp"):
+                            partial.unlink(missing_ok=True)  # left by a killed process; the claim is ours
+                        if data is None:
+                            dataset = dataset if dataset is not None else self.dataset_for(config)
+                            data = dataset.to(device)
+                        started = time.perf_counter()
+                        arrays = train_member(config, data, member, device=device, progress=progress)
+                        self._write_member(config, member, arrays, str(device))
+                        # One plain line per member: a log for batch runs, where no bar is drawn.
+                        test_acc = float((arrays["test/pred"][-1] == data.y_test.cpu().numpy()).mean())
+                        print(f"member {member}: {time.perf_counter() - started:.0f} s, final loss "
+                              f"{arrays['loss'][-1]:.3f}, test accuracy {test_acc:.3f}", file=sys.stderr)
+                    bar.update()
+            if elsewhere:
+                print(f"another process is training member(s) {elsewhere} of {folder.name}; waiting for it",
+                      file=sys.stderr)
+                with self._claim(folder, elsewhere[0], wait=True):
+                    pass
+            pending = elsewhere
+        bar.close()
         return self.load(config, dataset=dataset)
 
     @staticmethod
@@ -230,8 +358,18 @@ class RunStore:
         if missing:
             raise FileNotFoundError(f"run {self.path(config)} lacks members {missing}; "
                                     "call get_or_train to train them")
+        return self._assemble(config, members, dataset)
+
+    def _assemble(self, config: RunConfig, members: list[dict[str, np.ndarray]],
+                  dataset: Dataset | None) -> Run:
         data = (dataset if dataset is not None else self.dataset_for(config)).to("cpu")
         labels = {"train": train_labels(config, data).numpy(), "test": data.y_test.numpy()}
+        for s in SPLITS:
+            found = sorted({a[f"{s}/pred"].shape[1] for a in members})
+            if found != [len(labels[s])]:
+                raise RuntimeError(f"run {self.path(config)} recorded {found} {s} examples but the data set "
+                                   f"{config.dataset} now has {len(labels[s])}: its files changed since the "
+                                   "run was trained; delete the run folder to retrain")
         splits = {s: SplitRecord(labels=labels[s],
                                  **{f: np.stack([a[f"{s}/{f}"] for a in members]) for f in ("pred", *RECORDED)})
                   for s in SPLITS}
