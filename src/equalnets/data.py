@@ -233,44 +233,38 @@ def _from_idx(read: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.n
             read["t10k-images-idx3"][:, None], read["t10k-labels-idx1"].astype(np.int64))
 
 
+def _torchvision_idx(name: str, folder: str, data_dir: Path, download: bool, classes: tuple[str, ...],
+                     how: str) -> Raw:
+    """An MNIST-format data set in torchvision's folder ``<data_dir>/<folder>/raw``: read by our own
+    IDX reader when the files are there (so that a damaged file is named), else downloaded."""
+    raw = _idx_files(data_dir / folder / "raw", _IDX_NAMES)
+    if raw is not None:
+        return (*_from_idx(_read_idx_set(raw, REFETCH)), classes)
+    from torchvision import datasets
+    dataset_class = getattr(datasets, folder)
+    try:
+        train = dataset_class(str(data_dir), train=True, download=download)
+        test = dataset_class(str(data_dir), train=False, download=download)
+    except (RuntimeError, OSError) as err:
+        raise _missing(name, data_dir / folder / "raw", f"{how} ({type(err).__name__}: {err}).") from None
+    return (train.data.numpy()[:, None], train.targets.numpy().astype(np.int64),
+            test.data.numpy()[:, None], test.targets.numpy().astype(np.int64), classes)
+
+
 def _fashion_mnist(data_dir: Path | None, download: bool) -> Raw:
     files = {k: DEBIAN_FASHION_MNIST / f"{k}-ubyte.gz" for k in _IDX_NAMES}
     if all(f.exists() for f in files.values()):
         return (*_from_idx(_read_idx_set(files, REINSTALL)), FASHION_CLASSES)
-    data_dir = data_dir or default_data_dir()
-    raw = _idx_files(data_dir / "FashionMNIST" / "raw", _IDX_NAMES)
-    if raw is not None:  # torchvision's folder: read it ourselves, so that a damaged file is named
-        return (*_from_idx(_read_idx_set(raw, REFETCH)), FASHION_CLASSES)
-    from torchvision.datasets import FashionMNIST
-    try:
-        train = FashionMNIST(str(data_dir), train=True, download=download)
-        test = FashionMNIST(str(data_dir), train=False, download=download)
-    except (RuntimeError, OSError) as err:
-        raise _missing("fashion-mnist", data_dir,
-                       "Install the Debian package (apt-get install dataset-fashion-mnist) or "
-                       "let torchvision download it on a machine with internet access "
-                       f"({type(err).__name__}: {err}).") from None
-    return (train.data.numpy()[:, None], train.targets.numpy().astype(np.int64),
-            test.data.numpy()[:, None], test.targets.numpy().astype(np.int64), FASHION_CLASSES)
+    return _torchvision_idx("fashion-mnist", "FashionMNIST", data_dir or default_data_dir(), download,
+                            FASHION_CLASSES, "Install the Debian package (apt-get install dataset-fashion-mnist) "
+                            "or let torchvision download it on a machine with internet access")
 
 
 def _mnist(data_dir: Path | None, download: bool) -> Raw:
-    data_dir = data_dir or default_data_dir()
-    names = tuple(str(i) for i in range(10))
-    raw = _idx_files(data_dir / "MNIST" / "raw", _IDX_NAMES)
-    if raw is not None:  # torchvision's folder: read it ourselves, so that a damaged file is named
-        return (*_from_idx(_read_idx_set(raw, REFETCH)), names)
-    from torchvision.datasets import MNIST
-    try:
-        train = MNIST(str(data_dir), train=True, download=download)
-        test = MNIST(str(data_dir), train=False, download=download)
-    except (RuntimeError, OSError) as err:
-        raise _missing("mnist", data_dir / "MNIST" / "raw",
-                       "Run once with download=True on a machine with internet access, or put "
-                       "the four uncompressed IDX files there "
-                       f"({type(err).__name__}: {err}).") from None
-    return (train.data.numpy()[:, None], train.targets.numpy().astype(np.int64),
-            test.data.numpy()[:, None], test.targets.numpy().astype(np.int64), names)
+    return _torchvision_idx("mnist", "MNIST", data_dir or default_data_dir(), download,
+                            tuple(str(i) for i in range(10)),
+                            "Run once with download=True on a machine with internet access, or put "
+                            "the four uncompressed IDX files there")
 
 
 def _cifar_folder(data_dir: Path | None, which: str, download: bool) -> Path:
