@@ -97,7 +97,8 @@ def execute(root: Path, name: str, profile: str, overrides: dict[str, Any] | Non
     print(f"[{name}] executing with profile {profile!r}: {params}", flush=True)
     try:
         papermill.execute_notebook(str(source), str(partial), parameters=params, cwd=str(root / "notebooks"),
-                                   kernel_name="python3", progress_bar=False, request_save_on_cell_execute=False)
+                                   kernel_name="python3", progress_bar=False, request_save_on_cell_execute=False,
+                                   stderr_file=sys.stderr)  # the chapter's log lines (one per trained network)
     except papermill.PapermillExecutionError as err:
         failed = out_dir / f".{name}.failed.ipynb"
         os.replace(partial, failed)
