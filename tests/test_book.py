@@ -59,6 +59,9 @@ def test_site_pages(smoke_book):
         assert (html / page).exists(), page
     s3 = (html / "book" / "executed" / "part1_s3_single_architecture.html").read_text()
     assert "Claims" in s3 and "reproduced" in s3
+    # figures have numbered captions and the prose refers to them by number
+    assert s3.count('<span class="caption-number">Fig. ') >= 6
+    assert all(f'href="#{label}"' in s3 for label in re.findall(r'<figure[^>]*id="(fig-s3-[a-z]+)"', s3))
     assert "Hacohen" in (html / "book" / "references.html").read_text()
 
 

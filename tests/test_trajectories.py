@@ -1,0 +1,121 @@
+"""Tests of equalnets.trajectories on hand-computed cases and bad input."""
+
+import numpy as np
+import pytest
+
+from equalnets import trajectories as tj
+
+
+def test_majority_label_hand_computed():
+    # 3 networks, 2 epochs, 3 examples
+    preds = np.array([[[0, 1, 2], [1, 1, 0]],
+                      [[0, 2, 2], [1, 0, 0]],
+                      [[1, 2, 0], [2, 2, 1]]])
+    # epoch 0: votes (0,0,1) -> 0; (1,2,2) -> 2; (2,2,0) -> 2
+    # epoch 1: (1,1,2) -> 1; (1,0,2) tie -> 0 (smallest); (0,0,1) -> 0
+    np.testing.assert_array_equal(tj.majority_label(preds, 3), [[0, 2, 2], [1, 0, 0]])
+    np.testing.assert_array_equal(tj.majority_label(preds[:, 0], 3), [0, 2, 2])
+
+
+@pytest.mark.parametrize("preds, n_classes, match", [
+    (np.zeros((3,), dtype=int), 2, "preds"),
+    (np.zeros((2, 3)), 2, "preds"),
+    (np.full((2, 3), 2), 2, "preds"),
+    (np.zeros((2, 3), dtype=int), 0, "n_classes"),
+    (np.zeros((2, 3), dtype=int), True, "n_classes"),
+])
+def test_majority_label_bad_input(preds, n_classes, match):
+    with pytest.raises(ValueError, match=match):
+        tj.majority_label(preds, n_classes)
+
+
+def test_stacked_counts_hand_computed():
+    scores = np.array([0.0, 0.0, 0.5, 1.0])  # N = 2: values 0, 1/2, 1
+    groups = np.array([1, 0, 1, 1])
+    expected = np.array([[0.25, 0.25], [0.0, 0.25], [0.0, 0.25]])
+    np.testing.assert_allclose(tj.stacked_counts(scores, groups, 2, 2), expected)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(scores=np.array([0.0, 1.5]), groups=np.array([0, 0])), "scores"),
+    (dict(scores=np.array([0.0, 1.0]), groups=np.array([0])), "groups"),
+    (dict(scores=np.array([0.0, 1.0]), groups=np.array([0, 2])), "groups"),
+    (dict(scores=np.array([0.0, 1.0]), groups=np.array([0, 1]), n_models=0), "n_models"),
+])
+def test_stacked_counts_bad_input(kwargs, match):
+    args = dict(n_models=2, n_groups=2) | kwargs
+    with pytest.raises(ValueError, match=match):
+        tj.stacked_counts(**args)
+
+
+def test_epochs_at_fractions():
+    epochs = np.arange(26)
+    # 0, first trained (1), nearest 2.5 (2: first of the tie), 6.25 -> 6, 12.5 -> 12, 25
+    assert tj.epochs_at_fractions(epochs) == [0, 1, 2, 6, 12, 25]
+    assert tj.epochs_at_fractions([0, 1, 2]) == [0, 1, 2]
+    assert tj.epochs_at_fractions([0, 10, 20], (1.0,), first_trained=False) == [2]
+    with pytest.raises(ValueError, match="epochs"):
+        tj.epochs_at_fractions([1, 2, 3])
+    with pytest.raises(ValueError, match="fractions"):
+        tj.epochs_at_fractions([0, 1], (1.5,))
+
+
+@pytest.mark.parametrize("trajectory, name", [
+    ([0.2, 1.0, 1.0, 1.0], "learnt at once"),
+    ([0.2, 0.0, 0.1, 0.9, 1.0], "dip then rise"),
+    ([0.2, 0.15, 0.3, 0.9, 1.0], "dip then rise"),        # 0.05 below its start
+    ([0.2] + [0.3] * 10 + [0.9, 1.0], "learnt gradually"),  # late, no dip
+    ([0.2, 0.1, 0.0, 0.0], "never learnt"),
+    ([0.2, 0.9, 1.0, 0.3, 0.0], "learnt then forgotten"),
+    ([0.2, 0.6, 0.6, 0.4], "unsettled"),
+])
+def test_name_behaviour(trajectory, name):
+    assert tj.name_behaviour(np.array(trajectory)) == name
+
+
+def test_name_behaviour_bad_input():
+    with pytest.raises(ValueError, match="trajectory"):
+        tj.name_behaviour(np.array([0.5]))
+    with pytest.raises(ValueError, match="trajectory"):
+        tj.name_behaviour(np.array([0.2, 1.2]))
+    with pytest.raises(ValueError, match="consistency_by_epoch"):
+        tj.name_behaviours(np.zeros(3))
+
+
+def test_first_learnt_and_class_learnt_epochs():
+    assert tj.first_learnt(np.array([0.9, 0.2, 0.5])) == 2  # epoch 0 does not count
+    assert tj.first_learnt(np.array([0.9, 0.2])) is None
+    cons = np.array([[0.2, 0.2, 0.2, 0.2],
+                     [1.0, 0.8, 0.0, 0.2],
+                     [1.0, 1.0, 0.4, 0.7]])  # (E=3, M=4)
+    labels = np.array([0, 0, 1, 1])          # class 0 learnt at 1; class 1 mean 0.1, 0.55 -> 2
+    assert tj.class_learnt_epochs(cons, labels, 3) == [1, 2, None]
+    with pytest.raises(ValueError, match="labels"):
+        tj.class_learnt_epochs(cons, labels[:3], 2)
+
+
+def test_cluster_trajectories_separates_patterns():
+    rng = np.random.default_rng(0)
+    at_once = np.array([0.2, 1.0, 1.0, 1.0, 1.0, 1.0])
+    never = np.array([0.2, 0.0, 0.0, 0.0, 0.0, 0.0])
+    late = np.array([0.2, 0.0, 0.0, 0.0, 1.0, 1.0])
+    traj = np.stack([at_once] * 20 + [never] * 10 + [late] * 5, axis=1)  # (E=6, M=35)
+    traj = np.clip(traj + rng.uniform(-0.02, 0.02, traj.shape), 0, 1)
+    clusters = tj.cluster_trajectories(traj, 3, random_state=0)
+    # ordered from the earliest learnt: at once, late, never
+    assert clusters.names == ("learnt at once", "dip then rise", "never learnt")
+    np.testing.assert_array_equal(clusters.sizes, [20, 5, 10])
+    np.testing.assert_array_equal(clusters.labels[:20], 0)
+    assert clusters.labels[clusters.representatives[2]] == 2 and 20 <= clusters.representatives[2] < 30
+    assert clusters.fraction("never learnt") == pytest.approx(10 / 35)
+    with pytest.raises(ValueError, match="name"):
+        clusters.fraction("sometimes")
+
+
+def test_cluster_trajectories_bad_input():
+    with pytest.raises(ValueError, match="k"):
+        tj.cluster_trajectories(np.zeros((3, 4)), 5)
+    with pytest.raises(ValueError, match="consistency_by_epoch"):
+        tj.cluster_trajectories(np.full((3, 4), 2.0), 2)
+    with pytest.raises(ValueError, match="recorded epochs"):
+        tj.cluster_trajectories(np.zeros((1, 4)), 2)
