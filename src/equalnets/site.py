@@ -5,8 +5,9 @@ itself, and the pages load without console errors.
   instead of Sphinx's default CDN, so the math renders offline.
 * pydata-sphinx-theme's ``default_mode`` (an ``html_context`` value) is set: an empty one logs
   "invalid theme mode" on a reader's first visit.
-* Every executed chapter gets, under its title, the commands that open its source notebook in
-  JupyterLab and run it with other parameters (no repository URL needed, unlike launch buttons).
+* Every executed chapter gets, under its title, the parameters, date and duration of its execution
+  (papermill's metadata) and the commands that open its source notebook in JupyterLab and run it
+  with other parameters (no repository URL needed, unlike launch buttons).
 * sphinx-thebe 0.3.1 registers its inline configuration script twice under Sphinx 7.4, which
   throws "Identifier 'THEBE_JS_URL' has already been declared" on every page (Sphinx keeps the
   inline script once with filename None, from the builder, and once with '', from the registry):
@@ -15,6 +16,7 @@ itself, and the pages load without console errors.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -67,15 +69,39 @@ def _dedupe_inline_scripts(app, pagename, templatename, context, doctree) -> Non
     context["script_files"] = scripts
 
 
+def _run_record(path: Path) -> str:
+    """When, how long and with which parameters papermill executed the notebook (its metadata)."""
+    try:
+        meta = json.loads(path.read_text()).get("metadata", {}).get("papermill", {})
+    except (OSError, ValueError):
+        return ""
+    params = meta.get("parameters") or {}
+    when = str(meta.get("start_time") or "")[:16].replace("T", " ")
+    duration = meta.get("duration")
+    text = "This page was executed"
+    if when:
+        text += f" on {when} UTC"
+    if isinstance(duration, (int, float)):
+        text += f" in {duration / 60:.1f} min"
+    if params:
+        text += " with " + ", ".join(f"{k} = {v!r}" for k, v in params.items())
+        text += " (every other parameter at its default; the first output below lists them)"
+    return text + ". "
+
+
 def _jupyterlab_hint(app, doctree) -> None:
-    """Under the title of every executed chapter: how to open its source notebook in JupyterLab
-    and how to run it with other parameters (the chapter's name is its source's name)."""
+    """Under the title of every executed chapter: the parameters and time it ran with, how to open
+    its source notebook in JupyterLab and how to run it with other parameters (the chapter's name
+    is its source's name)."""
     docname = app.env.docname
     if not docname.startswith("book/executed/"):
         return
     name = docname.rsplit("/", 1)[-1]
     note = nodes.admonition(classes=["tip", "jupyterlab-hint"])
-    note += nodes.title("", "Run this chapter yourself")
+    note += nodes.title("", "How this page was made, and how to run it yourself")
+    record = _run_record(Path(app.env.doc2path(docname)))
+    if record:
+        note += nodes.paragraph("", record)
     para = nodes.paragraph()
     para += nodes.Text("Interactive, with its widgets: ")
     para += nodes.literal("", f".venv/bin/jupyter lab notebooks/{name}.ipynb")
