@@ -59,7 +59,7 @@ def test_site_pages(smoke_book):
         assert (html / page).exists(), page
     s3 = (html / "book" / "executed" / "part1_s3_single_architecture.html").read_text()
     assert "Claims" in s3 and "reproduced" in s3
-    assert "This page was executed on" in s3 and "profile = &#39;smoke&#39;" in s3  # the run card under the title
+    assert "This page was executed on" in s3 and "profile = 'smoke'" in s3  # the run card under the title
     # figures have numbered captions and the prose refers to them by number
     assert s3.count('<span class="caption-number">Fig. ') >= 6
     assert all(f'href="#{label}"' in s3 for label in re.findall(r'<figure[^>]*id="(fig-s3-[a-z]+)"', s3))
