@@ -8,14 +8,10 @@ pointing to an existing file and every ``#anchor`` to an element of its target p
 page and Part I's page must show the values and the claims table glued from the §3 chapter, the
 search page must find a word of a chapter, and screenshots of the home page and of the §3 chapter
 are kept in ``$EQUALNETS_ARTIFACTS`` (default: a pytest temporary folder; the path is printed).
-Two known errors of the pinned theme stack are tolerated with a warning (KNOWN_UPSTREAM_ERRORS;
-``EQUALNETS_BROWSER_STRICT=1`` fails on them).
 
 Requests to any other origin are aborted and listed, never waited for: the site must work
-offline. The one exception is MathJax, which Sphinx loads from a CDN unless ``mathjax_path``
-says otherwise: when the page asks for it, the same MathJax 3 release is served from the local
-copy of the ``django-static-mathjax`` wheel (requirements.txt), so that the test checks the
-typesetting of our pages and not the network.
+offline, MathJax included (the book's Sphinx extension ``equalnets.site`` serves it from the
+site itself).
 
 Skipped with a reason when there is no Chromium (set ``EQUALNETS_CHROMIUM`` to another binary) or
 no Playwright. ``EQUALNETS_SITE=_build/html`` checks an already built site instead of building
@@ -29,7 +25,6 @@ import json
 import os
 import re
 import threading
-import warnings
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -56,28 +51,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--no-proxy-server"]
 TIMEOUT_MS = 30_000
-# Errors of the pinned theme stack rather than of our pages, tolerated (and reported as a warning)
-# until the site's Sphinx extension that removes them is configured; EQUALNETS_BROWSER_STRICT=1
-# fails on them too. sphinx-thebe 0.3.1 under Sphinx 7.4 writes its inline configuration script
-# twice (`const` declared twice); pydata-sphinx-theme logs an empty default mode on a first visit.
-KNOWN_UPSTREAM_ERRORS = (
-    re.compile(r"^uncaught exception: Identifier 'THEBE_JS_URL' has already been declared$"),
-    re.compile(r"^console\.error: Got invalid theme mode: \. Resetting to auto\. "),
-)
-# MathJax 3 as Sphinx's default mathjax_path names it on the CDN: .../mathjax@3/es5/<file>
-MATHJAX_CDN = re.compile(r"^https?://[^/]+/(?:npm/)?mathjax@3[^/]*/es5/(?P<file>[^?#]+)")
-
-
-def local_mathjax() -> Path | None:
-    """The ``es5`` folder of a local MathJax 3 (the django-static-mathjax wheel), if installed."""
-    try:
-        import mathjax  # django-static-mathjax: MathJax 3.2.2 under mathjax/static/mathjax
-    except ImportError:
-        return None
-    es5 = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
-    return es5 if (es5 / "tex-mml-chtml.js").exists() else None
-
-
 # --- the site and its server ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -117,25 +90,16 @@ def artifacts(tmp_path_factory) -> Path:
 
 @dataclass
 class Network:
-    """What the pages asked for outside our origin, and what MathJax was served from."""
+    """What the pages asked for outside our origin (aborted, never waited for)."""
 
     origin: str
-    mathjax: Path | None
     remote: set[str] = field(default_factory=set)
-    stand_ins: set[str] = field(default_factory=set)
 
     def route(self, route) -> None:
         url = route.request.url
         if url.startswith(self.origin) or url.startswith(("data:", "blob:")):
             route.continue_()
             return
-        match = MATHJAX_CDN.match(url)
-        if match and self.mathjax is not None:
-            target = (self.mathjax / match["file"]).resolve()
-            if target.is_file() and target.is_relative_to(self.mathjax.resolve()):
-                self.stand_ins.add(url)
-                route.fulfill(path=str(target))
-                return
         self.remote.add(url)
         route.abort("internetdisconnected")
 
@@ -143,7 +107,7 @@ class Network:
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory, origin):
     """A Chromium context with a new empty profile; every non-local request goes through Network."""
-    network = Network(origin, local_mathjax())
+    network = Network(origin)
     with sync_api.sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("chromium-profile")), executable_path=str(CHROMIUM),
@@ -154,8 +118,6 @@ def browser(tmp_path_factory, origin):
         context.close()
     if network.remote:
         print("\nrequests to other origins (aborted; they must not matter):\n  " + "\n  ".join(sorted(network.remote)))
-    if network.stand_ins:
-        print(f"\nMathJax served from the local copy in {network.mathjax} for {len(network.stand_ins)} CDN requests")
 
 
 @dataclass
@@ -259,15 +221,8 @@ def walk(browser, origin, pages, site) -> dict[str, Visit]:
 # --- the checks -----------------------------------------------------------------------------
 
 def test_pages_load_without_errors(walk):
-    strict = os.environ.get("EQUALNETS_BROWSER_STRICT") == "1"
-    known = lambda error: not strict and any(k.search(error) for k in KNOWN_UPSTREAM_ERRORS)  # noqa: E731
-    bad = {page: [e for e in v.errors if not known(e)] for page, v in walk.items()}
-    bad = {page: errors for page, errors in bad.items() if errors}
+    bad = {page: v.errors for page, v in walk.items() if v.errors}
     assert not bad, json.dumps(bad, indent=1)
-    tolerated = sorted({e for v in walk.values() for e in v.errors if known(e)})
-    if tolerated:
-        warnings.warn("known errors of the theme stack on the site's pages (see KNOWN_UPSTREAM_ERRORS): "
-                      + " | ".join(tolerated))
 
 
 def test_home_redirects_to_intro(walk, origin):
