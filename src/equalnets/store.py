@@ -322,7 +322,8 @@ class RunStore:
                     if not mine:
                         elsewhere.append(member)
                         continue
-                    if self._read_member(config, member) is None:  # not written meanwhile by another process
+                    arrays = self._read_member(config, member)  # written meanwhile by another process?
+                    if arrays is None:
                         for partial in folder.glob(f".member-{member:04d}.*.tmp"):
                             partial.unlink(missing_ok=True)  # left by a killed process; the claim is ours
                         if data is None:
@@ -335,6 +336,7 @@ class RunStore:
                         test_acc = float((arrays["test/pred"][-1] == data.y_test.cpu().numpy()).mean())
                         print(f"member {member}: {time.perf_counter() - started:.0f} s, final loss "
                               f"{arrays['loss'][-1]:.3f}, test accuracy {test_acc:.3f}", file=sys.stderr)
+                    members[member] = arrays
                     bar.update()
             if elsewhere:
                 print(f"another process is training member(s) {elsewhere} of {folder.name}; waiting for it",
@@ -343,7 +345,7 @@ class RunStore:
                     pass
             pending = elsewhere
         bar.close()
-        return self.load(config, dataset=dataset)
+        return self._assemble(config, members, dataset)  # every member read or trained once, not re-read
 
     @staticmethod
     def dataset_for(config: RunConfig) -> Dataset:
