@@ -97,7 +97,7 @@ class RunConfig:
         if unknown:
             raise ParameterError(f"unknown RunConfig field(s) {unknown}; valid: {sorted(known)}")
         d = dict(d)
-        if d.get("record_epochs") is not None:
+        if isinstance(d.get("record_epochs"), list):  # JSON and papermill give lists; RunConfig checks the rest
             d["record_epochs"] = tuple(d["record_epochs"])
         return cls(**d)
 
@@ -149,13 +149,11 @@ def check_parameters(*, device: str = "cpu", cache_dir: str | os.PathLike | None
             raise ParameterError(f"unknown parameter {unknown[0]!r}"
                                  + (f" (did you mean {hint[0]!r}?)" if hint else "")
                                  + f"; the parameters are {', '.join(known)}")
-        if isinstance(fields_.get("record_epochs"), list):
-            fields_["record_epochs"] = tuple(fields_["record_epochs"])
         _check_int("min_models", min_models, 1)
         if "n_models" in fields_:
             _check_int("n_models", fields_["n_models"], min_models,
                        why=" (consistency compares networks)" if min_models >= 2 else "")
-        config = RunConfig(**fields_)
+        config = RunConfig.from_dict(fields_)
         check_device(device)
         if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
             raise ParameterError(f"cache_dir must be a folder path or None ($EQUALNETS_CACHE or "
