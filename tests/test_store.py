@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from equalnets.config import RunConfig
-from equalnets.store import CorruptMemberWarning, RunStore
+from equalnets.store import CorruptMemberWarning, RunStore, open_run
 from equalnets import train as train_module
 
 
@@ -143,3 +143,10 @@ def test_tampered_payload_with_a_recomputed_checksum_is_retrained(tiny_config):
     for field in ("pred", "p_label", "margin", "el2n"):
         np.testing.assert_array_equal(getattr(again.test, field), getattr(run.test, field))
     assert store.missing_members(tiny_config) == []
+
+
+def test_open_run_gives_the_run_and_its_data(tiny_config, isolated_cache, capsys):
+    run, data = open_run(tiny_config, progress=False)
+    assert run.path.parent == isolated_cache and len(data.y_test) == run.test.pred.shape[-1]
+    out = capsys.readouterr().out
+    assert data.describe() in out and f"run {run.path.name}: 3 networks, 3 recorded epochs" in out

@@ -113,7 +113,8 @@ def execute(root: Path, name: str, profile: str, overrides: dict[str, Any] | Non
 
 def _hide_parameter_cells(path: Path) -> None:
     """On the site, a chapter starts with its title: the parameters cell and papermill's injected
-    one are removed from the page (the chapter's header cell prints every parameter it ran with)."""
+    one are removed from the page (the box under the title lists what papermill injected, and the
+    chapter's header cell prints its main parameters)."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)

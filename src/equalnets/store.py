@@ -377,3 +377,15 @@ class RunStore:
                   for s in SPLITS}
         return Run(config=config, epochs=np.asarray(config.recorded_epochs), loss=np.stack([a["loss"] for a in members]),
                    classes=data.classes, path=self.path(config), **splits)
+
+
+def open_run(config: RunConfig, *, cache_dir: str | Path | None = None, device: str = "cpu",
+             progress: bool = True) -> tuple[Run, Dataset]:
+    """The run of ``config`` from the store at ``cache_dir`` (its missing members trained first) and
+    its data set, each described in one printed line: what a chapter needs before its figures."""
+    store = RunStore(cache_dir)
+    dataset = store.dataset_for(config)
+    print(dataset.describe())
+    run = store.get_or_train(config, device=device, dataset=dataset, progress=progress)
+    print(f"run {run.path.name}: {run.n_models} networks, {len(run.epochs)} recorded epochs")
+    return run, dataset
