@@ -1,6 +1,6 @@
 import pytest
 
-from equalnets.config import RunConfig, check_device
+from equalnets.config import ParameterError, RunConfig, check_device
 
 
 def test_hash_is_stable_and_covers_every_field(tiny_config):
@@ -43,3 +43,28 @@ def test_unknown_field_and_device():
     assert check_device("cpu") == "cpu"
     with pytest.raises(ValueError, match="device"):
         check_device("tpu")
+
+
+def test_train_subset_is_sorted_hashed_and_checked():
+    import numpy as np
+
+    a = RunConfig(train_subset=[5, 3, 1])
+    assert a.train_subset == (1, 3, 5)
+    assert RunConfig(train_subset=np.array([1, 5, 3])) == a  # numpy indices, any order: one run
+    assert a.key != RunConfig().key and RunConfig.from_dict(a.to_dict()) == a
+    assert "train_subset" not in RunConfig().to_dict()  # unset, it leaves older runs' keys alone
+    for bad in ([], [1, 1], [-1], [1.5], "rows", [True]):
+        with pytest.raises(ParameterError, match="train_subset"):
+            RunConfig(train_subset=bad)
+
+
+def test_train_subset_row_beyond_the_split_is_a_clear_error(tiny_config):
+    import torch
+
+    from equalnets.train import fit_rows
+
+    config = RunConfig.from_dict({**tiny_config.to_dict(), "train_subset": [0, 99]})
+    x, y = torch.zeros(10, 1, 2, 2), torch.zeros(10, dtype=torch.long)
+    with pytest.raises(ValueError, match="row 99.*10 rows"):
+        fit_rows(config, x, y)
+    assert fit_rows(RunConfig.from_dict({**tiny_config.to_dict(), "train_subset": [2, 4]}), x, y)[0].shape[0] == 2

@@ -6,6 +6,7 @@ import difflib
 import hashlib
 import json
 import math
+import numbers
 import os
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -17,6 +18,8 @@ from .train import OPTIMIZERS
 #: Bumped whenever the member-file layout changes; part of every run's hash.
 FORMAT_VERSION = 1
 LABELS = ("true", "random")
+#: Fields added after format 1; at their default (None) they are left out of ``to_dict`` and the key.
+ADDED_FIELDS = ("train_subset",)
 
 
 class ParameterError(ValueError):
@@ -36,6 +39,7 @@ class RunConfig:
     train_per_class: int | None = None   # first k training images per class (None: data set default)
     test_per_class: int | None = None    # first k test images per class (None: data set default)
     labels: str = "true"                 # 'random': every training image gets a random label
+    train_subset: tuple[int, ...] | None = None  # train only on these train-split rows; all are recorded
     arch: str = "st-vgg"
     width: float = 1.0
     activation: str = "relu"
@@ -70,6 +74,17 @@ class RunConfig:
             object.__setattr__(self, name, float(getattr(self, name)))  # 1 and 1.0: one run, one hash
         if not isinstance(self.dropout, bool):
             raise ParameterError(f"dropout must be True or False, got {self.dropout!r}")
+        if self.train_subset is not None:
+            if isinstance(self.train_subset, (str, bytes)) or not hasattr(self.train_subset, "__iter__"):
+                raise ParameterError(f"train_subset must be a list of train-split row indices or None "
+                                     f"(train on every row), got {self.train_subset!r}")
+            sub = tuple(self.train_subset)
+            if not sub or any(not isinstance(i, numbers.Integral) or isinstance(i, bool) or i < 0 for i in sub):
+                raise ParameterError(f"train_subset must be a non-empty list of integers >= 0 "
+                                     f"(rows of the train split), got {_preview(sub)}")
+            if len(set(sub)) != len(sub):
+                raise ParameterError(f"train_subset has repeated rows: {_preview(sub)}")
+            object.__setattr__(self, "train_subset", tuple(sorted(int(i) for i in sub)))  # numpy ints too
         if self.record_epochs is not None:
             if not isinstance(self.record_epochs, (list, tuple)):
                 raise ParameterError(f"record_epochs must be a list of epochs in [0, epochs={self.epochs}] "
@@ -86,8 +101,12 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        if d["record_epochs"] is not None:
-            d["record_epochs"] = list(d["record_epochs"])
+        for name in ("record_epochs", "train_subset"):
+            if d[name] is not None:
+                d[name] = list(d[name])
+        for name in ADDED_FIELDS:  # at their default they leave the dict, the hash and old runs' keys unchanged
+            if d[name] is None:
+                del d[name]
         return d
 
     @classmethod
@@ -97,8 +116,9 @@ class RunConfig:
         if unknown:
             raise ParameterError(f"unknown RunConfig field(s) {unknown}; valid: {sorted(known)}")
         d = dict(d)
-        if isinstance(d.get("record_epochs"), list):  # JSON and papermill give lists; RunConfig checks the rest
-            d["record_epochs"] = tuple(d["record_epochs"])
+        for name in ("record_epochs", "train_subset"):  # JSON and papermill give lists; RunConfig checks the rest
+            if isinstance(d.get(name), list):
+                d[name] = tuple(d[name])
         return cls(**d)
 
     @property
@@ -114,7 +134,9 @@ class RunConfig:
     def describe(self) -> str:
         return (f"N={self.n_models} × {self.arch} (width {self.width:g}, {self.activation}, "
                 f"dropout {'on' if self.dropout else 'off'}) on {self.dataset}"
-                f"{' with random labels' if self.labels == 'random' else ''}, {self.epochs} epochs, "
+                f"{' with random labels' if self.labels == 'random' else ''}"
+                + (f" (trained on {len(self.train_subset)} of its train rows)" if self.train_subset else "")
+                + f", {self.epochs} epochs, "
                 f"{self.optimizer} lr {self.lr:g}" + (f" momentum {self.momentum:g}" if self.momentum else "")
                 + f", batch {self.batch_size}, seed {self.seed}")
 
@@ -161,6 +183,10 @@ def check_parameters(*, device: str = "cpu", cache_dir: str | os.PathLike | None
     except ParameterError as err:
         raise ParameterError(str(err)) from None  # one frame, no chained traceback
     return config
+
+
+def _preview(values: tuple[Any, ...]) -> str:
+    return repr(values) if len(values) <= 8 else f"({', '.join(map(repr, values[:8]))}, ... {len(values)} in all)"
 
 
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:

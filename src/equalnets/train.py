@@ -136,6 +136,17 @@ def train_labels(config: "RunConfig", dataset: "Dataset") -> torch.Tensor:
     return torch.randint(dataset.n_classes, dataset.y_train.shape, generator=generator).to(dataset.y_train.device)
 
 
+def fit_rows(config: "RunConfig", x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The train-split rows the members learn from: all, or ``config.train_subset`` of them."""
+    if config.train_subset is None:
+        return x, y
+    if config.train_subset[-1] >= len(y):
+        raise ValueError(f"train_subset has row {config.train_subset[-1]}, but the train split of "
+                         f"{config.dataset} has {len(y)} rows (0..{len(y) - 1})")
+    rows = torch.as_tensor(config.train_subset, device=y.device)
+    return x[rows], y[rows]
+
+
 def train_member(config: "RunConfig", dataset: "Dataset", member: int, *,
                  device: str | torch.device = "cpu", progress: bool = True) -> dict[str, np.ndarray]:
     """Train member ``member`` of ``config`` on ``dataset`` (already on ``device``) and record it.
@@ -153,6 +164,7 @@ def train_member(config: "RunConfig", dataset: "Dataset", member: int, *,
                         activation=config.activation).to(device)
     y_train = train_labels(config, dataset)
     splits = {"train": (dataset.x_train, y_train), "test": (dataset.x_test, dataset.y_test)}
+    x_fit, y_fit = fit_rows(config, dataset.x_train, y_train)
     records: dict[str, list[np.ndarray]] = {}
 
     def record() -> None:
@@ -171,7 +183,7 @@ def train_member(config: "RunConfig", dataset: "Dataset", member: int, *,
         for group in opt.param_groups:
             group["lr"] = step_lr(config.lr, epoch, config.lr_decay, config.lr_decay_every)
         try:
-            losses.append(train_epoch(model, opt, dataset.x_train, y_train, config.batch_size, generator))
+            losses.append(train_epoch(model, opt, x_fit, y_fit, config.batch_size, generator))
         except DivergenceError as err:
             raise DivergenceError(f"member {member} of run {config.key} diverged in epoch {epoch + 1} "
                                   f"({err}); try a lower learning rate than lr={config.lr:g}. "
