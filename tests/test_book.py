@@ -69,6 +69,50 @@ def test_site_pages(smoke_book):
         assert page.count(">verdict</th>") == tables, part
 
 
+GLUE_FIGURE = re.compile(r"```\{glue:figure\}\s+(\S+)\n(.*?)```", re.S)
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_figures_are_glued_captioned_and_referenced(source):
+    """Every figure a notebook glues is shown by one {glue:figure} with a :name: and a caption, the
+    prose refers to it with {numref}, and the cell that draws it is tagged remove-output."""
+    nb = nbformat.read(source, as_version=4)
+    prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    glued = {key: c for c in nb.cells if c.cell_type == "code"
+             for key in re.findall(r'glue\(\s*"([^"]+)",\s*(?:fig\w*|plt\.gcf\(\))\s*[,)]', c.source)}
+    shown = {}
+    for key, body in GLUE_FIGURE.findall(prose):
+        name = re.search(r"^:name: (fig-[a-z0-9-]+)$", body, re.M)
+        assert name, f"{key}: a {{glue:figure}} needs ':name: fig-...'"
+        assert len(body[name.end():].strip()) >= 40, f"{key}: the caption must say what is shown, with N and units"
+        assert f"{{numref}}`{name.group(1)}`" in prose, f"{name.group(1)} is never referred to with {{numref}}"
+        assert key not in shown, f"{key} is shown twice"
+        shown[key] = name.group(1)
+    assert sorted(glued) == sorted(shown), "every glued figure is shown by a {glue:figure}, and only those"
+    for key, cell in glued.items():
+        assert "remove-output" in cell.metadata.get("tags", []), f"{key}: the cell that draws it must be remove-output"
+    drawing = [c for c in nb.cells if c.cell_type == "code" and re.search(r"plt\.(show|subplots|figure)\(", c.source)]
+    assert all("remove-output" in c.metadata.get("tags", []) for c in drawing), \
+        "a cell that draws a figure shows it only through glue (tag it remove-output)"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_chapter_figures_are_numbered(smoke_book, source):
+    """On the site, every image of a chapter is a figure with a numbered caption ('Fig. N'), and the
+    prose links to each figure by its number."""
+    html = (smoke_book / "_build" / "html" / "book" / "executed" / f"{source.stem}.html").read_text()
+    article = html[html.index('<article class="bd-article"'):html.index("</article>")]
+    figures = re.findall(r'<figure[^>]*id="(fig-[a-z0-9-]+)"[^>]*>(.*?)</figure>', article, re.S)
+    images = len(re.findall(r"<img ", article))
+    assert images == sum(body.count("<img ") for _, body in figures), "an image without a numbered caption"
+    for label, body in figures:
+        assert re.search(r'<span class="caption-number">Fig\. \d+ </span>', body), f"{label} has no number"
+        assert body.count("<img ") == 1, f"{label} shows no image, or several"
+        link = rf'<a class="reference internal" href="#{label}"><span class="std std-numref">Fig\. \d+</span></a>'
+        assert re.search(link, article.replace(body, "")), f"the prose never refers to {label} by number"
+
+
 def test_help_notebook_lists_commented_parameters():
     out = subprocess.run([Path(sys.executable).parent / "papermill", "--help-notebook",
                           str(ROOT / "notebooks" / "part1_s3_single_architecture.ipynb")],
