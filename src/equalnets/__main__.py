@@ -4,6 +4,7 @@
     python -m equalnets run NAME [--profile quick] [-p KEY VALUE ...]
     python -m equalnets site [--strict]
     python -m equalnets list
+    python -m equalnets bench [--quick] [--n-models N] [--epochs E] [--width W] [--reps R] [--device cuda]
 """
 
 from __future__ import annotations
@@ -38,7 +39,24 @@ def main(argv: list[str] | None = None) -> int:
     site = sub.add_parser("site", help="build the site from the executed notebooks")
     site.add_argument("--strict", action="store_true")
     sub.add_parser("list", help="list the book's notebooks")
+    bench = sub.add_parser("bench", help="benchmark the ensemble engine against a typical training loop")
+    bench.add_argument("--quick", action="store_true", help="a ~1-minute run (N=2, 1 epoch, 2 repetitions)")
+    bench.add_argument("--out", help="JSON file to write (default benchmarks/results/bench-<quick|default>.json)")
+    bench.add_argument("--n-models", type=int, help="networks per ensemble")
+    bench.add_argument("--epochs", type=int, help="training epochs")
+    bench.add_argument("--width", type=float, help="st-VGG width")
+    bench.add_argument("--reps", type=int, help="repetitions of every timing")
+    bench.add_argument("--device", help="cpu or cuda")
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        from .bench import main as bench_main
+        try:
+            bench_main(quick=args.quick, out=args.out, n_models=args.n_models, epochs=args.epochs,
+                       width=args.width, reps=args.reps, device=args.device)
+        except ValueError as err:
+            print(f"equalnets: {err}", file=sys.stderr)
+            return 1
+        return 0
 
     root = project_root()
     try:

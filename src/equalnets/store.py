@@ -14,6 +14,15 @@ and a hidden temporary file, which the next run removes and retrains, and one ki
 has lost nothing. Processes that ask for the same run share its work: each trains the members
 nobody has claimed, then waits for the others' claims. A complete run is read without writing
 anything, so a read-only cache serves the runs it holds.
+
+Members are trained by one of two engines (``engine='auto'|'batched'|'sequential'``, see
+:mod:`equalnets.train`): one at a time, or a group of claimed members at once. The engine, like
+the device, is not part of a run's identity: both give each member the same initialisation,
+mini-batches and dropout masks, and differ by floating-point rounding only. It is not silent
+either: each member file records the engine, layout and device that trained it
+(:meth:`RunStore.member_info`), and a run completed by another engine than the one that started
+it says so. The batched engine claims its whole group before training it and writes each member
+as above, so a killed group leaves its members missing, never half-written.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ import os
 import sys
 import time
 import warnings
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -39,7 +48,8 @@ from tqdm.auto import tqdm
 from . import scores
 from .config import FORMAT_VERSION, RunConfig
 from .data import Dataset, load_dataset
-from .train import RECORDED, train_labels, train_member
+from .train import (RECORDED, default_channels_last, resolve_engine, train_labels, train_member,
+                    train_members)
 
 SPLITS = ("train", "test")
 
@@ -223,10 +233,25 @@ class RunStore:
                     return f"{s}/{f} is {a.dtype} {a.shape}, not {np.dtype(dtype)} {shape}"
         return None
 
+    def member_info(self, config: RunConfig) -> list[dict | None]:
+        """Per member: the metadata its file records (key, seed, device, engine, layout, torch
+        version, time written), or None where the member is not stored. Members written before
+        engines existed have no ``engine``: they were trained sequentially in NCHW layout."""
+        out: list[dict | None] = []
+        for member in range(config.n_models):
+            path = self._member_file(config, member)
+            try:
+                with np.load(path, allow_pickle=False) as npz:
+                    info = json.loads(str(npz["meta"]))
+                out.append(info if isinstance(info, dict) else None)
+            except Exception:  # noqa: BLE001 - any unreadable file (BadZipFile too) has no info
+                out.append(None)
+        return out
+
     def _write_member(self, config: RunConfig, member: int, arrays: dict[str, np.ndarray],
-                      device: str) -> None:
+                      device: str, engine: str = "sequential", layout: str = "nchw") -> None:
         meta = json.dumps({"key": config.key, "member": member, "format": FORMAT_VERSION,
-                           "device": device, "torch": torch.__version__,
+                           "device": device, "engine": engine, "layout": layout, "torch": torch.__version__,
                            "seed": config.member_seed(member), "written": time.time()})
         buffer = io.BytesIO()
         np.savez_compressed(buffer, meta=np.array(meta), **arrays)
@@ -299,45 +324,81 @@ class RunStore:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def get_or_train(self, config: RunConfig, *, device: str = "cpu", progress: bool = True,
-                     dataset: Dataset | None = None) -> Run:
+                     dataset: Dataset | None = None, engine: str = "auto",
+                     group_size: int | None = None) -> Run:
         """The complete run of ``config``: loaded if stored, its missing members trained first.
 
-        ``device`` and ``progress`` do not change the run's identity (a run trained on a GPU is
-        served to a CPU reader); ``dataset`` may pass data already loaded for ``config``.
-        Several processes may ask for one run at once: each member is trained by one of them.
+        ``device``, ``progress`` and ``engine`` do not change the run's identity (a run trained on
+        a GPU is served to a CPU reader); ``dataset`` may pass data already loaded for ``config``.
+        ``engine``: ``'sequential'`` trains one member at a time, ``'batched'`` up to
+        ``group_size`` members at once (default: every missing member on a GPU, 10 on the CPU),
+        ``'auto'`` the faster for the device (:func:`equalnets.train.resolve_engine`; BatchNorm
+        networks fall back to sequential). Several processes may ask for one run at once: each
+        member is trained by one of them.
         """
+        if group_size is not None and (isinstance(group_size, bool) or not isinstance(group_size, int)
+                                       or group_size < 1):
+            raise ValueError(f"group_size must be an integer >= 1 or None, got {group_size!r}")
         members = [self._read_member(config, m, warn=False) for m in range(config.n_models)]
         if all(a is not None for a in members):  # nothing to write: read-only caches work
             return self._assemble(config, members, dataset)
+        chosen = resolve_engine(engine, config, device)
+        if chosen == "sequential":
+            group = 1
+        else:
+            group = group_size or (config.n_models if torch.device(device).type == "cuda" else 10)
+        layout = "channels-last" if chosen == "sequential" and default_channels_last(device) else "nchw"
         folder = self._prepare(config)
         pending = [m for m, a in enumerate(members) if a is None]
-        print(f"training {len(pending)} of {config.n_models} members of {folder.name}: "
-              f"{config.describe()}", file=sys.stderr)
+        others = sorted({(i.get("engine", "sequential"), i.get("layout", "nchw"))
+                         for i, a in zip(self.member_info(config), members) if i is not None and a is not None}
+                        - {(chosen, layout)})
+        print(f"training {len(pending)} of {config.n_models} members of {folder.name} with the {chosen} engine"
+              + (f" (groups of {group})" if chosen == "batched" else "") + f": {config.describe()}",
+              file=sys.stderr)
+        if others:
+            print(f"note: the stored members of {folder.name} were trained by {others} (engine, layout); "
+                  "the engines differ by rounding only (same seeds, batches and masks)", file=sys.stderr)
         data = None
         bar = tqdm(total=len(pending), desc="members", disable=not progress)
         while pending:
-            elsewhere = []
-            for member in pending:
-                with self._claim(folder, member, wait=False) as mine:
-                    if not mine:
-                        elsewhere.append(member)
-                        continue
-                    arrays = self._read_member(config, member)  # written meanwhile by another process?
-                    if arrays is None:
+            elsewhere: list[int] = []
+            queue = list(pending)
+            while queue:
+                with ExitStack() as claims:
+                    mine: list[int] = []
+                    while queue and len(mine) < group:
+                        member = queue.pop(0)
+                        if not claims.enter_context(self._claim(folder, member, wait=False)):
+                            elsewhere.append(member)
+                            continue
+                        arrays = self._read_member(config, member)  # written meanwhile by another process?
+                        if arrays is not None:
+                            members[member] = arrays
+                            bar.update()
+                            continue
                         for partial in folder.glob(f".member-{member:04d}.*.tmp"):
                             partial.unlink(missing_ok=True)  # left by a killed process; the claim is ours
-                        if data is None:
-                            dataset = dataset if dataset is not None else self.dataset_for(config)
-                            data = dataset.to(device)
-                        started = time.perf_counter()
-                        arrays = train_member(config, data, member, device=device, progress=progress)
-                        self._write_member(config, member, arrays, str(device))
+                        mine.append(member)
+                    if not mine:
+                        continue
+                    if data is None:
+                        dataset = dataset if dataset is not None else self.dataset_for(config)
+                        data = dataset.to(device)
+                    started = time.perf_counter()
+                    if chosen == "sequential":
+                        trained = [train_member(config, data, mine[0], device=device, progress=progress)]
+                    else:
+                        trained = train_members(config, data, mine, device=device, progress=progress)
+                    seconds = time.perf_counter() - started
+                    for member, arrays in zip(mine, trained):
+                        self._write_member(config, member, arrays, str(device), chosen, layout)
                         # One plain line per member: a log for batch runs, where no bar is drawn.
                         test_acc = float((arrays["test/pred"][-1] == data.y_test.cpu().numpy()).mean())
-                        print(f"member {member}: {time.perf_counter() - started:.0f} s, final loss "
+                        print(f"member {member}: {seconds / len(mine):.0f} s, final loss "
                               f"{arrays['loss'][-1]:.3f}, test accuracy {test_acc:.3f}", file=sys.stderr)
-                    members[member] = arrays
-                    bar.update()
+                        members[member] = arrays
+                        bar.update()
             if elsewhere:
                 print(f"another process is training member(s) {elsewhere} of {folder.name}; waiting for it",
                       file=sys.stderr)
@@ -380,12 +441,13 @@ class RunStore:
 
 
 def open_run(config: RunConfig, *, cache_dir: str | Path | None = None, device: str = "cpu",
-             progress: bool = True) -> tuple[Run, Dataset]:
-    """The run of ``config`` from the store at ``cache_dir`` (its missing members trained first) and
-    its data set, each described in one printed line: what a chapter needs before its figures."""
+             progress: bool = True, engine: str = "auto") -> tuple[Run, Dataset]:
+    """The run of ``config`` from the store at ``cache_dir`` (its missing members trained first, by
+    ``engine``: see :meth:`RunStore.get_or_train`) and its data set, each described in one printed
+    line: what a chapter needs before its figures."""
     store = RunStore(cache_dir)
     dataset = store.dataset_for(config)
     print(dataset.describe())
-    run = store.get_or_train(config, device=device, dataset=dataset, progress=progress)
+    run = store.get_or_train(config, device=device, dataset=dataset, progress=progress, engine=engine)
     print(f"run {run.path.name}: {run.n_models} networks, {len(run.epochs)} recorded epochs")
     return run, dataset

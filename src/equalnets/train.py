@@ -5,12 +5,21 @@ no per-sample transform in the loop. The learning-rate schedule (divide by ``lr_
 ``lr_decay_every`` epochs) does not depend on the total number of epochs, so a snapshot of a
 member after epoch e has the same distribution as a fresh network trained for e epochs: one run
 of E epochs serves every epoch count of the paper's protocol.
+
+Two engines train an ensemble. ``sequential`` trains one member after another
+(:func:`train_member`). ``batched`` trains a group of members as one vectorised network
+(:func:`train_members`: the members' parameters stacked, ``torch.func.functional_call`` under
+``vmap``, so every convolution of the group is one grouped convolution); each member keeps its
+own initialisation, mini-batch order and dropout masks, drawn from the same seeds as the
+sequential engine, so on the CPU the two differ only by floating-point rounding.
+``engine='auto'`` picks the faster one for the device (:func:`resolve_engine`).
 """
 
 from __future__ import annotations
 
+import copy
 import math
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import torch
@@ -23,6 +32,8 @@ if TYPE_CHECKING:
     from .data import Dataset
 
 OPTIMIZERS = ("sgd", "adam", "adadelta")
+#: Ensemble engines: ``auto`` picks ``batched`` or ``sequential`` for the device and architecture.
+ENGINES = ("auto", "batched", "sequential")
 #: What is recorded per (recorded epoch, example) besides the predicted label.
 RECORDED = ("p_label", "margin", "el2n")
 
@@ -53,19 +64,65 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Ten
     """One pass over ``(x, y)`` in a random order drawn from ``generator``; mean loss."""
     model.train()
     order = torch.randperm(len(y), generator=generator).to(x.device)
-    total, count = 0.0, 0
+    total = torch.zeros((), dtype=torch.float64, device=x.device)  # summed on the device: no sync per step
+    count = 0
     for start in range(0, len(y), batch_size):
         idx = order[start:start + batch_size]
         loss = F.cross_entropy(model(x[idx]), y[idx])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        total += float(loss.detach()) * len(idx)
+        total += loss.detach().double() * len(idx)
         count += len(idx)
-    mean = total / count
+    mean = float(total) / count
     if not math.isfinite(mean):
         raise DivergenceError(f"training loss is {mean}")
     return mean
+
+
+#: Evaluation batch size. Results do not depend on it; 250 was the fastest of 100-1000 for st-VGG
+#: on the 2-core CPU (width 0.25, channels-last: 0.20 s for 3,000 images against 0.31 s at 1,000).
+EVAL_BATCH = 250
+
+
+class _ContiguousDropout(nn.Module):
+    """``nn.Dropout`` whose mask is drawn in NCHW order whatever the input's memory layout.
+
+    ``nn.Dropout`` fills its mask in the input's memory order, so a channels-last network would
+    draw other masks than the same network in NCHW from the same seed. This one draws exactly the
+    mask ``nn.Dropout`` draws for an NCHW input (same generator calls, same values), so changing
+    the layout changes rounding only, and the batched engine can reproduce the masks.
+    """
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0 or x.numel() == 0:
+            return x
+        if self.p == 1:
+            return x * torch.zeros((), dtype=x.dtype, device=x.device)
+        noise = torch.empty(x.shape, dtype=x.dtype, device=x.device).bernoulli_(1 - self.p)
+        noise.div_(1 - self.p)
+        return x * noise
+
+
+def use_channels_last(model: nn.Module) -> nn.Module:
+    """``model`` in channels-last layout with layout-independent dropout masks (in place).
+
+    On the CPU this halves the time of st-VGG's convolutions and poolings (oneDNN's NHWC kernels;
+    measured by ``python -m equalnets bench``); results change by floating-point rounding only.
+    """
+    for name, module in list(model.named_modules()):
+        if type(module) is nn.Dropout:
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent) if parent else model, child, _ContiguousDropout(module.p))
+    return model.to(memory_format=torch.channels_last)
+
+
+def _layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if channels_last and x.ndim == 4 else x
 
 
 @torch.inference_mode()
@@ -114,7 +171,14 @@ def record_predictions(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     ``margin``: logit of the given label minus the largest other logit; ``el2n``:
     ‖softmax − one-hot‖₂. The three floats are stored as float16.
     """
-    logits = predict_logits(model, x, batch_size).float()
+    return records_from_logits(predict_logits(model, x, batch_size), y)
+
+
+def records_from_logits(logits: torch.Tensor, y: torch.Tensor) -> dict[str, np.ndarray]:
+    """:func:`record_predictions`' arrays from logits ``(n, classes)`` and labels ``(n,)``."""
+    if logits.ndim != 2 or y.shape != logits.shape[:1]:
+        raise ValueError(f"logits must be (n, classes) and y (n,); got {tuple(logits.shape)} and {tuple(y.shape)}")
+    logits = logits.float()
     prob = logits.softmax(dim=1)
     given = logits.gather(1, y[:, None]).squeeze(1)
     others = logits.scatter(1, y[:, None], float("-inf")).amax(dim=1)
@@ -147,13 +211,22 @@ def fit_rows(config: "RunConfig", x: torch.Tensor, y: torch.Tensor) -> tuple[tor
     return x[rows], y[rows]
 
 
+def default_channels_last(device: str | torch.device) -> bool:
+    """Whether the sequential engine trains in channels-last layout on ``device``: on the CPU."""
+    return torch.device(device).type == "cpu"
+
+
 def train_member(config: "RunConfig", dataset: "Dataset", member: int, *,
-                 device: str | torch.device = "cpu", progress: bool = True) -> dict[str, np.ndarray]:
+                 device: str | torch.device = "cpu", progress: bool = True,
+                 channels_last: bool | None = None) -> dict[str, np.ndarray]:
     """Train member ``member`` of ``config`` on ``dataset`` (already on ``device``) and record it.
 
     Returns arrays keyed ``'{split}/{field}'`` of shape ``(recorded epochs, examples)``, plus
     ``loss`` (one mean training loss per epoch). Member seeds come from ``config.member_seed``,
     so member k is the same network whatever N is, and the CPU result is bit-for-bit repeatable.
+    ``channels_last`` (default: on the CPU, :func:`default_channels_last`) trains in that layout
+    with the same initialisation, batches and dropout masks; ``False`` is the NCHW layout of the
+    first version, bit for bit.
     """
     from .models import build_model
 
@@ -162,14 +235,17 @@ def train_member(config: "RunConfig", dataset: "Dataset", member: int, *,
     model = build_model(config.arch, in_channels=dataset.in_channels, image_size=dataset.image_size,
                         n_classes=dataset.n_classes, width=config.width, dropout=config.dropout,
                         activation=config.activation).to(device)
+    cl = default_channels_last(device) if channels_last is None else bool(channels_last)
+    if cl:
+        model = use_channels_last(model)
     y_train = train_labels(config, dataset)
-    splits = {"train": (dataset.x_train, y_train), "test": (dataset.x_test, dataset.y_test)}
-    x_fit, y_fit = fit_rows(config, dataset.x_train, y_train)
+    splits = {"train": (_layout(dataset.x_train, cl), y_train), "test": (_layout(dataset.x_test, cl), dataset.y_test)}
+    x_fit, y_fit = fit_rows(config, splits["train"][0], y_train)
     records: dict[str, list[np.ndarray]] = {}
 
     def record() -> None:
         for split, (x, y) in splits.items():
-            for name, values in record_predictions(model, x, y).items():
+            for name, values in record_predictions(model, x, y, EVAL_BATCH).items():
                 records.setdefault(f"{split}/{name}", []).append(values)
 
     recorded = set(config.recorded_epochs)
@@ -193,4 +269,214 @@ def train_member(config: "RunConfig", dataset: "Dataset", member: int, *,
             record()
     out = {k: np.stack(v) for k, v in records.items()}
     out["loss"] = np.asarray(losses, dtype=np.float32)
+    return out
+
+
+# --------------------------------------------------------------------------- batched engine
+
+#: What ``engine='auto'`` picks for a batchable architecture, per device type. Measured with
+#: ``python -m equalnets bench`` (benchmarks/README.md): see there for the numbers behind it.
+AUTO_ENGINE = {"cpu": "sequential", "cuda": "batched"}
+
+
+class _MaskDropout(nn.Module):
+    """Dropout by a mask handed in from outside (``None``: identity), so that every member of a
+    batched group gets exactly the mask its own generator draws."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = float(p)
+        self.mask: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.mask is None else x * self.mask
+
+
+def batch_blocker(model: nn.Module) -> str | None:
+    """Why ``model`` cannot be trained by the batched engine, or None if it can.
+
+    Buffers (BatchNorm's running statistics) are updated in place, which vmap cannot do per
+    member; dropout other than ``nn.Dropout`` draws masks the engine does not control.
+    """
+    if any(True for _ in model.buffers()):
+        return f"it has buffers (e.g. BatchNorm running statistics: {next(model.named_buffers())[0]})"
+    for name, module in model.named_modules():
+        if isinstance(module, nn.modules.dropout._DropoutNd) and type(module) is not nn.Dropout:
+            return f"its module {name} is a {type(module).__name__}, not nn.Dropout"
+    return None
+
+
+def resolve_engine(engine: str, config: "RunConfig", device: str | torch.device = "cpu") -> str:
+    """``'batched'`` or ``'sequential'``: ``engine`` itself, or for ``'auto'`` the faster one for
+    ``device`` (:data:`AUTO_ENGINE`) where the architecture allows batching.
+
+    ``'batched'`` for an architecture that cannot be batched (BatchNorm) is a ``ValueError``.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
+    if engine == "sequential":
+        return engine
+    from .models import build_model
+
+    probe = build_model(config.arch, in_channels=1, image_size=32, n_classes=2, width=min(config.width, 0.25),
+                        dropout=config.dropout, activation=config.activation)
+    blocker = batch_blocker(probe)
+    if engine == "batched":
+        if blocker:
+            raise ValueError(f"engine='batched' cannot train {config.arch}: {blocker}; use engine='sequential' "
+                             "or 'auto'")
+        return engine
+    if blocker:
+        return "sequential"
+    return AUTO_ENGINE.get(torch.device(device).type, "sequential")
+
+
+class _Group:
+    """N networks of one architecture as one function of stacked parameters."""
+
+    def __init__(self, models: Sequence[nn.Module], sample: torch.Tensor) -> None:
+        from torch.func import functional_call, vmap
+
+        blocker = batch_blocker(models[0])
+        if blocker:
+            raise ValueError(f"the batched engine cannot train this network: {blocker}")
+        self.params = {name: torch.stack([dict(m.named_parameters())[name].detach() for m in models]).requires_grad_()
+                       for name, _ in models[0].named_parameters()}
+        template = copy.deepcopy(models[0]).to("meta")  # structure only; the parameters come from self.params
+        self.drops: list[_MaskDropout] = []
+        for name, module in list(template.named_modules()):
+            if isinstance(module, nn.Dropout):
+                parent, _, child = name.rpartition(".")
+                setattr(template.get_submodule(parent) if parent else template, child, _MaskDropout(module.p))
+        # Dropout layers in the order the forward pass meets them, and the shape each one sees.
+        order: list[tuple[_MaskDropout, tuple[int, ...]]] = []
+        hooks = [m.register_forward_pre_hook(lambda mod, args: order.append((mod, tuple(args[0].shape[1:]))))
+                 for m in template.modules() if isinstance(m, _MaskDropout)]
+        with torch.no_grad():
+            functional_call(template, {k: v[0].to("meta") for k, v in self.params.items()},
+                            (sample[:1].to("meta"),))
+        for h in hooks:
+            h.remove()
+        self.template = template
+        self.drops = [m for m, _ in order]
+        self.drop_shapes = [s for _, s in order]
+        self.n = len(models)
+
+        def forward(params: dict[str, torch.Tensor], x: torch.Tensor, *masks: torch.Tensor) -> torch.Tensor:
+            for module, mask in zip(self.drops, masks):
+                module.mask = mask
+            try:
+                return functional_call(self.template, params, (x,))
+            finally:
+                for module in self.drops:
+                    module.mask = None
+
+        self._train = vmap(forward, in_dims=(0, 0, *[0] * len(self.drops)))
+        self._eval = vmap(forward, in_dims=(0, None))
+
+    def train_logits(self, x: torch.Tensor, masks: Sequence[torch.Tensor]) -> torch.Tensor:
+        """``(N, b, classes)`` from each member's own batch ``x`` ``(N, b, C, H, W)`` and masks."""
+        return self._train(self.params, x, *masks)
+
+    @torch.inference_mode()
+    def logits(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+        """``(N, n, classes)``: every member's eval-mode logits for every row of ``x``."""
+        params = {k: v.detach() for k, v in self.params.items()}
+        return torch.cat([self._eval(params, x[i:i + batch_size]) for i in range(0, len(x), batch_size)], dim=1)
+
+
+def train_members(config: "RunConfig", dataset: "Dataset", members: Sequence[int], *,
+                  device: str | torch.device = "cpu", progress: bool = True) -> list[dict[str, np.ndarray]]:
+    """Train ``members`` of ``config`` together (the batched engine); one dict per member, each
+    with the arrays :func:`train_member` returns for it.
+
+    Member k gets the initialisation, mini-batch order and (on the CPU) the dropout masks that
+    :func:`train_member` gives it, so the two engines differ by rounding only: grouped instead of
+    single convolutions. On a GPU the masks come from a per-member generator on the device.
+    """
+    from .models import build_model
+
+    members = list(members)
+    if not members:
+        raise ValueError("members must name at least one member")
+    if len(set(members)) != len(members) or any(not 0 <= m < config.n_models for m in members):
+        raise ValueError(f"members must be distinct integers in [0, n_models={config.n_models}), got {members}")
+    device = torch.device(device)
+    models, mask_gens, order_gens = [], [], []
+    for member in members:
+        seed = config.member_seed(member)
+        torch.manual_seed(seed)  # initialisation, exactly as train_member
+        models.append(build_model(config.arch, in_channels=dataset.in_channels, image_size=dataset.image_size,
+                                  n_classes=dataset.n_classes, width=config.width, dropout=config.dropout,
+                                  activation=config.activation).to(device))
+        if device.type == "cpu":  # the global generator's state after initialisation: train_member's masks
+            gen = torch.Generator()
+            gen.set_state(torch.get_rng_state())
+        else:
+            gen = torch.Generator(device).manual_seed(seed)
+        mask_gens.append(gen)
+        order_gens.append(torch.Generator().manual_seed(seed + 1))  # mini-batch order, as train_member
+    group = _Group(models, dataset.x_train)
+    del models
+    y_train = train_labels(config, dataset)
+    splits = {"train": (dataset.x_train, y_train), "test": (dataset.x_test, dataset.y_test)}
+    x_fit, y_fit = fit_rows(config, dataset.x_train, y_train)
+    records: list[dict[str, list[np.ndarray]]] = [{} for _ in members]
+
+    def record() -> None:
+        for split, (x, y) in splits.items():
+            logits = group.logits(x, EVAL_BATCH)
+            for k in range(len(members)):
+                for name, values in records_from_logits(logits[k], y).items():
+                    records[k].setdefault(f"{split}/{name}", []).append(values)
+
+    recorded = set(config.recorded_epochs)
+    opt = make_optimizer(config.optimizer, list(group.params.values()), config.lr, config.momentum,
+                         config.weight_decay)
+    record()
+    losses = []
+    n_fit, size = len(y_fit), config.batch_size
+    label = f"members {members[0]}..{members[-1]}" if len(members) > 1 else f"member {members[0]}"
+    bar = tqdm(range(config.epochs), desc=label, leave=False, disable=not progress)
+    for epoch in bar:
+        for pg in opt.param_groups:
+            pg["lr"] = step_lr(config.lr, epoch, config.lr_decay, config.lr_decay_every)
+        orders = torch.stack([torch.randperm(n_fit, generator=g) for g in order_gens]).to(device)
+        total = torch.zeros(len(members), dtype=torch.float64, device=device)
+        for start in range(0, n_fit, size):
+            idx = orders[:, start:start + size]
+            b = idx.shape[1]
+            masks = []
+            for k, gen in enumerate(mask_gens):  # member k's masks in its own forward order
+                for (module, shape) in zip(group.drops, group.drop_shapes):
+                    if module.p == 0:
+                        mask = torch.ones((b, *shape), device=device)
+                    else:
+                        mask = torch.empty((b, *shape), device=device).bernoulli_(1 - module.p, generator=gen)
+                        mask.div_(1 - module.p)
+                    masks.append(mask)
+            masks = [torch.stack(masks[j::len(group.drops)]) for j in range(len(group.drops))]
+            logits = group.train_logits(x_fit[idx], masks)
+            loss = F.cross_entropy(logits.flatten(0, 1), y_fit[idx].flatten(), reduction="none").view(len(members), b)
+            loss = loss.mean(dim=1)
+            opt.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            opt.step()
+            total += loss.detach().double() * b
+        mean = (total / n_fit).cpu().numpy()
+        bad = [m for m, v in zip(members, mean) if not math.isfinite(v)]
+        if bad:
+            raise DivergenceError(f"member {bad[0]} of run {config.key} diverged in epoch {epoch + 1} "
+                                  f"(training loss is {mean[members.index(bad[0])]}); try a lower learning rate "
+                                  f"than lr={config.lr:g}. Config: {config.describe()}")
+        losses.append(mean)
+        bar.set_postfix(loss=f"{float(mean.mean()):.3f}")
+        if epoch + 1 in recorded:
+            record()
+    loss_arr = np.stack(losses).astype(np.float32)  # (epochs, members)
+    out = []
+    for k in range(len(members)):
+        arrays = {name: np.stack(v) for name, v in records[k].items()}
+        arrays["loss"] = np.ascontiguousarray(loss_arr[:, k])
+        out.append(arrays)
     return out
