@@ -65,3 +65,67 @@ def test_bad_arguments(kwargs, name):
     args = dict(arch="st-vgg", in_channels=1, image_size=32, n_classes=5) | kwargs
     with pytest.raises(ValueError, match=name):
         build_model(args.pop("arch"), **args)
+
+
+def test_resnet18_is_torchvisions_with_a_small_stem_and_width():
+    from torchvision.models.resnet import BasicBlock, ResNet
+
+    model = build_model("resnet-18", in_channels=1, image_size=32, n_classes=5)
+    assert isinstance(model, ResNet)
+    assert model.conv1.in_channels == 1 and model.conv1.stride == (2, 2) and model.conv1.kernel_size == (3, 3)
+    assert isinstance(model.maxpool, nn.Identity)
+    assert [len(layer) for layer in (model.layer1, model.layer2, model.layer3, model.layer4)] == [2, 2, 2, 2]
+    assert all(isinstance(b, BasicBlock) for b in model.layer4)
+    assert [layer[-1].conv2.out_channels for layer in (model.layer1, model.layer2, model.layer3, model.layer4)] == [64, 128, 256, 512]
+    narrow = build_model("resnet-18", in_channels=1, image_size=32, n_classes=5, width=0.125)
+    assert narrow.layer4[-1].conv2.out_channels == 64 and narrow.fc.in_features == 64
+    assert count_parameters(narrow) < count_parameters(model) / 40  # channels / 8: parameters / ~64
+
+
+def test_densenet_is_torchvisions_with_a_small_stem_and_width():
+    from torchvision.models import DenseNet
+
+    from equalnets.models import DENSENET_BLOCKS
+
+    model = build_model("densenet", in_channels=1, image_size=32, n_classes=5, width=0.25)
+    assert isinstance(model, DenseNet)
+    assert model.features.conv0.in_channels == 1 and model.features.conv0.out_channels == 16
+    blocks = [m for name, m in model.features.named_children() if name.startswith("denseblock")]
+    assert [len(b) for b in blocks] == list(DENSENET_BLOCKS)
+    assert blocks[0].denselayer1.conv2.out_channels == 8  # growth rate 32 x 0.25
+    # 8×8 digits: the stem leaves 2×2, one transition pools to 1×1, the other skips its pool
+    small = build_model("densenet", in_channels=1, image_size=8, n_classes=5, width=0.25)
+    assert sum(isinstance(m.pool, nn.Identity) for n, m in small.features.named_children() if n.startswith("transition")) == 1
+
+
+@pytest.mark.parametrize("arch", ["resnet-18", "densenet"])
+def test_zoo_networks_train_and_are_seeded(arch):
+    torch.manual_seed(0)
+    a = build_model(arch, in_channels=1, image_size=32, n_classes=3, width=0.125)
+    torch.manual_seed(0)
+    b = build_model(arch, in_channels=1, image_size=32, n_classes=3, width=0.125)
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p, q)
+    assert all(float(m.bias.detach().abs().max()) == 0 for m in a.modules() if isinstance(m, nn.Linear))
+    x, y = torch.randn(16, 1, 32, 32), torch.randint(0, 3, (16,))
+    opt = torch.optim.SGD(a.parameters(), lr=0.05, momentum=0.9)
+    losses = []
+    for _ in range(15):
+        loss = nn.functional.cross_entropy(a(x), y)
+        opt.zero_grad(); loss.backward(); opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.5 * losses[0]  # it can fit 16 images
+
+
+def test_zoo_networks_reject_other_activations():
+    with pytest.raises(ValueError, match="activation"):
+        build_model("resnet-18", in_channels=1, image_size=32, n_classes=5, activation="elu")
+
+
+def test_zoo_networks_are_run_config_architectures():
+    from equalnets.config import ParameterError, RunConfig
+
+    assert RunConfig(arch="resnet-18", width=0.125).arch == "resnet-18"
+    assert RunConfig(arch="densenet").key != RunConfig(arch="resnet-18").key
+    with pytest.raises(ParameterError, match="arch"):
+        RunConfig(arch="linear-resnet-18")

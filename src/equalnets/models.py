@@ -1,8 +1,14 @@
-"""Architectures of the paper (its Supp. A), built from a spec by one loop.
+"""Architectures of the paper (its Supp. A), built from a spec by one loop, and two networks of
+torchvision's model zoo adapted to small images (the paper's §4.1 compares public-domain networks).
 
 A spec is a tuple of conv blocks; each block is a tuple of ``(filters, kernel)`` convolutions
 followed by one 2×2 pooling and dropout. The linear variant of any network is the same spec with
 identity activations and average pooling (the paper's §4.2).
+
+The zoo networks (``resnet-18``, ``densenet``) are torchvision's own classes with a small-image
+stem: one 3×3 convolution of stride 2 on the 1- or 3-channel input instead of the ImageNet stem's
+7×7 convolution and max-pool, so a 32×32 image enters the first stage at 16×16 (the full-resolution
+CIFAR stem costs ~8× more per epoch on a CPU). ``width`` multiplies their channel counts too.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from torch import nn
+from torchvision.models import DenseNet
+from torchvision.models.resnet import BasicBlock, ResNet
 
 
 @dataclass(frozen=True)
@@ -32,7 +40,12 @@ SPECS: dict[str, Spec] = {
     # The Keras MNIST example the paper uses: two valid 3×3 convs, one pool, dense 128.
     "mnist-net": Spec(blocks=(((32, 3), (64, 3)),), dense=128, padding="valid"),
 }
-ARCHITECTURES = tuple(SPECS) + tuple(f"linear-{name}" for name in SPECS)
+#: torchvision networks: ResNet-18 (BasicBlock, 2-2-2-2, 64-128-256-512 channels at width 1) and a
+#: DenseNet with three dense blocks of 6, 12 and 8 layers (growth rate 32, 64 stem features at width 1;
+#: DenseNet-121 has four blocks of 6, 12, 24, 16: the fourth would act on 2×2 maps here).
+ZOO = ("resnet-18", "densenet")
+DENSENET_BLOCKS = (6, 12, 8)
+ARCHITECTURES = tuple(SPECS) + tuple(f"linear-{name}" for name in SPECS) + ZOO
 ACTIVATIONS = ("relu", "elu", "identity")
 
 
@@ -41,13 +54,15 @@ def _activation(name: str) -> nn.Module:
 
 
 def build_model(arch: str, *, in_channels: int, image_size: int, n_classes: int,
-                width: float = 1.0, dropout: bool = True, activation: str = "relu") -> nn.Sequential:
+                width: float = 1.0, dropout: bool = True, activation: str = "relu") -> nn.Module:
     """Build ``arch`` for images ``(in_channels, image_size, image_size)`` and ``n_classes``.
 
     ``width`` multiplies every filter count and the dense width; ``dropout=False`` removes all
     dropout (as the paper does for random labels); ``linear-*`` forces identity activations and
     average pooling. A pooling is skipped where the feature map is already 1×1, so small inputs
     (8×8 digits) work with every spec. Weights are Xavier-uniform, biases zero (Keras' defaults).
+    The zoo networks (:data:`ZOO`) have ReLUs and batch norm and no dropout of their own: they
+    accept only ``activation='relu'`` and ignore ``dropout``.
     """
     if arch not in ARCHITECTURES:
         raise ValueError(f"arch must be one of {', '.join(ARCHITECTURES)}; got {arch!r}")
@@ -58,6 +73,12 @@ def build_model(arch: str, *, in_channels: int, image_size: int, n_classes: int,
     for arg, value in (("in_channels", in_channels), ("image_size", image_size), ("n_classes", n_classes)):
         if int(value) < 1:
             raise ValueError(f"{arg} must be >= 1, got {value!r}")
+    if arch in ZOO:
+        if activation != "relu":
+            raise ValueError(f"activation must be 'relu' for {arch} (torchvision's network), got {activation!r}")
+        model = (_resnet18 if arch == "resnet-18" else _densenet)(in_channels, image_size, n_classes, width)
+        _xavier(model)
+        return model
     linear = arch.startswith("linear-")
     spec = SPECS[arch.removeprefix("linear-")]
     act, pool = ("identity", nn.AvgPool2d) if linear else (activation, nn.MaxPool2d)
@@ -89,11 +110,58 @@ def build_model(arch: str, *, in_channels: int, image_size: int, n_classes: int,
         layers.append(nn.Dropout(spec.dense_dropout))
     layers.append(nn.Linear(hidden, n_classes))  # logits; the softmax lives in the loss
     model = nn.Sequential(*layers)
+    _xavier(model)
+    return model
+
+
+def _xavier(model: nn.Module) -> None:
+    """Xavier-uniform weights and zero biases for every conv and dense layer (the paper's Supp. A)."""
     for module in model.modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)):
             nn.init.xavier_uniform_(module.weight)
-            nn.init.zeros_(module.bias)
-    return model
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+
+def _small_stem(in_channels: int, out: int) -> nn.Conv2d:
+    """3×3 convolution of stride 2: 32×32 → 16×16, in place of the ImageNet stem's 7×7 and max-pool."""
+    return nn.Conv2d(in_channels, out, kernel_size=3, stride=2, padding=1, bias=False)
+
+
+def _resnet18(in_channels: int, image_size: int, n_classes: int, width: float) -> ResNet:
+    """torchvision's ResNet-18 with a small-image stem and every stage's channels times ``width``."""
+    net = ResNet(BasicBlock, [2, 2, 2, 2], num_classes=n_classes)
+    planes = [max(1, round(64 * width * 2 ** i)) for i in range(4)]
+    net.conv1, net.bn1, net.maxpool = _small_stem(in_channels, planes[0]), nn.BatchNorm2d(planes[0]), nn.Identity()
+    net.inplanes = planes[0]  # _make_layer reads and advances it: torchvision's own stage builder
+    net.layer1 = net._make_layer(BasicBlock, planes[0], 2)
+    net.layer2 = net._make_layer(BasicBlock, planes[1], 2, stride=2)
+    net.layer3 = net._make_layer(BasicBlock, planes[2], 2, stride=2)
+    net.layer4 = net._make_layer(BasicBlock, planes[3], 2, stride=2)
+    net.fc = nn.Linear(planes[3], n_classes)
+    return net
+
+
+def _densenet(in_channels: int, image_size: int, n_classes: int, width: float) -> DenseNet:
+    """torchvision's DenseNet (blocks :data:`DENSENET_BLOCKS`) with a small-image stem; growth rate
+    32 and 64 stem features times ``width``. A transition's 2×2 average pool is skipped where the
+    feature map is already 1×1 (8×8 digits)."""
+    growth = max(1, round(32 * width))
+    net = DenseNet(growth_rate=growth, block_config=DENSENET_BLOCKS, num_init_features=2 * growth,
+                   num_classes=n_classes)
+    net.features.conv0 = _small_stem(in_channels, 2 * growth)
+    size = (image_size + 1) // 2
+    if size >= 2:  # keep torchvision's stem max-pool: the dense blocks run on 8×8, 4×4 and 2×2 maps
+        size = (size + 1) // 2
+    else:
+        net.features.pool0 = nn.Identity()
+    for name, module in net.features.named_children():
+        if name.startswith("transition"):
+            if size >= 2:
+                size //= 2
+            else:
+                module.pool = nn.Identity()
+    return net
 
 
 def count_parameters(model: nn.Module) -> int:
