@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from .data import DATASETS
-from .models import ACTIVATIONS, ARCHITECTURES
+from .models import ACTIVATIONS, ARCHITECTURES, ZOO
 from .train import OPTIMIZERS
 
 #: Bumped whenever the member-file layout changes; part of every run's hash.
@@ -132,8 +132,12 @@ class RunConfig:
         return int.from_bytes(hashlib.sha256(f"{self.seed}/{member}".encode()).digest()[:4], "big")
 
     def describe(self) -> str:
-        return (f"N={self.n_models} × {self.arch} (width {self.width:g}, {self.activation}, "
-                f"dropout {'on' if self.dropout else 'off'}) on {self.dataset}"
+        if self.arch in ZOO:  # torchvision's networks: ReLU and batch norm, no dropout
+            inside = f"width {self.width:g}, batch norm"
+        else:
+            act = "identity, average pooling" if self.arch.startswith("linear-") else self.activation
+            inside = f"width {self.width:g}, {act}, dropout {'on' if self.dropout else 'off'}"
+        return (f"N={self.n_models} × {self.arch} ({inside}) on {self.dataset}"
                 f"{' with random labels' if self.labels == 'random' else ''}"
                 + (f" (trained on {len(self.train_subset)} of its train rows)" if self.train_subset else "")
                 + f", {self.epochs} epochs, "
