@@ -85,23 +85,31 @@ def test_batched_divergence_names_the_member(tiny_config):
         train_members(config, RunStore.dataset_for(config), [0, 1], progress=False)
 
 
-def test_store_batched_trains_only_missing_members_and_records_the_engine(tiny_config, monkeypatch, capsys):
-    store = RunStore()
-    run = store.get_or_train(tiny_config, progress=False, engine="sequential")
-    info = store.member_info(tiny_config)
-    assert all(i["engine"] == "sequential" for i in info)
-    for suffix in (".npz", ".sha256"):
-        (store.path(tiny_config) / f"member-0001{suffix}").unlink()
-    groups = []
+@pytest.fixture
+def trained_groups(monkeypatch) -> list[list[int]]:
+    """The member groups the store hands to ``train_members``, in order (the real function still runs)."""
     import equalnets.store as store_module
+
+    groups: list[list[int]] = []
     real = store_module.train_members
 
     def spy(config, dataset, members, **kw):
         groups.append(list(members))
         return real(config, dataset, members, **kw)
     monkeypatch.setattr("equalnets.store.train_members", spy)
+    return groups
+
+
+def test_store_batched_trains_only_missing_members_and_records_the_engine(tiny_config, trained_groups,
+                                                                          monkeypatch, capsys):
+    store = RunStore()
+    run = store.get_or_train(tiny_config, progress=False, engine="sequential")
+    info = store.member_info(tiny_config)
+    assert all(i["engine"] == "sequential" for i in info)
+    for suffix in (".npz", ".sha256"):
+        (store.path(tiny_config) / f"member-0001{suffix}").unlink()
     again = store.get_or_train(tiny_config, progress=False, engine="batched")
-    assert groups == [[1]]
+    assert trained_groups == [[1]]
     assert "trained by" in capsys.readouterr().err  # mixing engines is said, not silent
     assert [i["engine"] for i in store.member_info(tiny_config)] == ["sequential", "batched", "sequential"]
     assert (again.test.pred == run.test.pred).mean() >= 0.99
@@ -110,17 +118,9 @@ def test_store_batched_trains_only_missing_members_and_records_the_engine(tiny_c
     store.get_or_train(tiny_config, progress=False, engine="batched")
 
 
-def test_store_batched_groups(tiny_config, monkeypatch):
-    groups = []
-    import equalnets.store as store_module
-    real = store_module.train_members
-
-    def spy(config, dataset, members, **kw):
-        groups.append(list(members))
-        return real(config, dataset, members, **kw)
-    monkeypatch.setattr("equalnets.store.train_members", spy)
+def test_store_batched_groups(tiny_config, trained_groups):
     run = RunStore().get_or_train(tiny_config, progress=False, engine="batched", group_size=2)
-    assert groups == [[0, 1], [2]]
+    assert trained_groups == [[0, 1], [2]]
     assert run.n_models == 3
     with pytest.raises(ValueError, match="group_size"):
         RunStore().get_or_train(RunConfig.from_dict(tiny_config.to_dict() | {"seed": 5}), engine="batched",
