@@ -61,3 +61,22 @@ def test_format_table_and_json(tmp_path, monkeypatch):
     assert saved["protocol"]["paper_s3"] == {"n_models": 100, "epochs": 140, "ours_epochs": 14000,
                                              "paper_epochs": 987000}
     assert "user loop" in result["table"] and "of matmul" in result["table"]
+
+
+def test_paper_s3_times_a_part_and_projects_the_whole(tmp_path, monkeypatch):
+    real = RunStore.dataset_for
+
+    def small(config):
+        return real(RunConfig.from_dict(config.to_dict() | {"train_per_class": 6, "test_per_class": 2, "width": 0.25}))
+    monkeypatch.setattr(RunStore, "dataset_for", staticmethod(small))
+    monkeypatch.setattr(bench, "RunConfig", lambda **kw: RunConfig(width=0.25, train_per_class=6, test_per_class=2, **kw))
+    lines = []
+    result = bench.paper_s3(n_models=2, epochs=1, log=lines.append)
+    assert result["projected"] and result["engine"] == "sequential" and result["device"] == "cpu"
+    assert result["projected_full_seconds"] == pytest.approx(result["seconds"] * 100 * 140 / 2)
+    assert result["meets_target"] == (result["projected_full_seconds"] <= 900)
+    assert "projected at" in lines[-1] and "15-minute target" in lines[-1]
+    with pytest.raises(ValueError, match="device"):
+        bench.paper_s3(device="tpu", n_models=2, epochs=1)
+    with pytest.raises(ValueError, match="precision"):
+        bench.paper_s3(n_models=2, epochs=1, precision="fp8")

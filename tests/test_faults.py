@@ -30,7 +30,7 @@ import torch
 
 from equalnets import data as data_module
 from equalnets import store as store_module
-from equalnets.config import ParameterError, RunConfig, check_parameters
+from equalnets.config import FORMAT_VERSION, ParameterError, RunConfig, check_parameters
 from equalnets.data import DataFileError, DatasetNotFoundError, load_dataset, read_idx
 from equalnets.store import CacheError, CorruptMemberWarning, RunStore, default_cache_dir
 from equalnets.train import DivergenceError
@@ -325,7 +325,7 @@ def test_run_folder_of_another_format_is_refused_with_what_to_do(config):
     folder = store.path(config)
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps({"format": 0, "config": config.to_dict()}))
-    with pytest.raises(RuntimeError, match=r"has file format 0, this version reads format 1; delete the folder"):
+    with pytest.raises(RuntimeError, match=rf"has file format 0, this version reads format {FORMAT_VERSION}; delete the folder"):
         store.get_or_train(config, progress=False)
 
 

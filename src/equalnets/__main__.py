@@ -5,12 +5,15 @@
     python -m equalnets site [--strict]
     python -m equalnets list
     python -m equalnets bench [--quick] [--n-models N] [--epochs E] [--width W] [--reps R] [--device cuda]
+    python -m equalnets bench --paper-s3 [--device cuda] [--n-models N] [--epochs E] [--precision bf16]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -47,10 +50,23 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--width", type=float, help="st-VGG width")
     bench.add_argument("--reps", type=int, help="repetitions of every timing")
     bench.add_argument("--device", help="cpu or cuda")
+    bench.add_argument("--paper-s3", action="store_true",
+                       help="time only our engine on the paper's §3 run (N=100, 140 epochs, width 1; fewer by "
+                            "--n-models/--epochs, then projected) against the 15-minute GPU target")
+    bench.add_argument("--precision", help="fp32 or bf16 (with --paper-s3)")
+    bench.add_argument("--engine", default="auto", help="auto, batched or sequential (with --paper-s3)")
     args = parser.parse_args(argv)
     if args.command == "bench":
-        from .bench import main as bench_main
+        from .bench import main as bench_main, paper_s3
         try:
+            if args.paper_s3:
+                result = paper_s3(device=args.device or "cpu", n_models=args.n_models or 100,
+                                  epochs=args.epochs or 140, engine=args.engine, precision=args.precision)
+                out = Path(args.out or f"benchmarks/results/paper-s3-{(args.device or 'cpu').replace(':', '')}.json")
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(json.dumps(result, indent=1))
+                print(f"wrote {out}")
+                return 0
             bench_main(quick=args.quick, out=args.out, n_models=args.n_models, epochs=args.epochs,
                        width=args.width, reps=args.reps, device=args.device)
         except ValueError as err:

@@ -15,11 +15,16 @@ from .data import DATASETS
 from .models import ACTIVATIONS, ARCHITECTURES, ZOO
 from .train import OPTIMIZERS
 
-#: Bumped whenever the member-file layout changes; part of every run's hash.
-FORMAT_VERSION = 1
+#: Bumped whenever the member-file layout or what a config trains changes; part of every run's hash,
+#: so a run stored by an older engine is never read as this one's. 1: first engine; 2: dropout
+#: masks from 8-bit uniform integers (``train.dropout_mask``) instead of ``bernoulli_``.
+FORMAT_VERSION = 2
 LABELS = ("true", "random")
+#: Arithmetic of training and recording: ``fp32`` (the default, stored as None) or ``bf16`` mixed
+#: precision (``torch.autocast`` with bfloat16: fast on GPUs with tensor cores, slow on most CPUs).
+PRECISIONS = ("fp32", "bf16")
 #: Fields added after format 1; at their default (None) they are left out of ``to_dict`` and the key.
-ADDED_FIELDS = ("train_subset",)
+ADDED_FIELDS = ("train_subset", "precision")
 
 
 class ParameterError(ValueError):
@@ -55,6 +60,7 @@ class RunConfig:
     record_epochs: tuple[int, ...] | None = None  # None: every epoch 0..epochs
     n_models: int = 100
     seed: int = 0
+    precision: str | None = None         # None or 'fp32': float32; 'bf16': bfloat16 autocast
 
     def __post_init__(self) -> None:
         _check_choice("dataset", self.dataset, DATASETS)
@@ -74,6 +80,10 @@ class RunConfig:
             object.__setattr__(self, name, float(getattr(self, name)))  # 1 and 1.0: one run, one hash
         if not isinstance(self.dropout, bool):
             raise ParameterError(f"dropout must be True or False, got {self.dropout!r}")
+        if self.precision is not None:
+            _check_choice("precision", self.precision, PRECISIONS)
+            if self.precision == "fp32":  # the default, spelled out: one run, one hash
+                object.__setattr__(self, "precision", None)
         if self.train_subset is not None:
             if isinstance(self.train_subset, (str, bytes)) or not hasattr(self.train_subset, "__iter__"):
                 raise ParameterError(f"train_subset must be a list of train-split row indices or None "
@@ -142,7 +152,8 @@ class RunConfig:
                 + (f" (trained on {len(self.train_subset)} of its train rows)" if self.train_subset else "")
                 + f", {self.epochs} epochs, "
                 f"{self.optimizer} lr {self.lr:g}" + (f" momentum {self.momentum:g}" if self.momentum else "")
-                + f", batch {self.batch_size}, seed {self.seed}")
+                + f", batch {self.batch_size}, seed {self.seed}"
+                + (f", {self.precision} mixed precision" if self.precision else ""))
 
 
 def check_device(device: str) -> str:
