@@ -24,6 +24,7 @@ import functools
 import json
 import os
 import re
+import signal
 import threading
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -51,6 +52,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--no-proxy-server"]
 TIMEOUT_MS = 30_000
+# A test body that runs longer than this is stalled (once, here, the Playwright driver died and the
+# test waited on it for ever): the watchdog turns that into a failure instead of a hang of the suite.
+WATCHDOG_S = 300
 # --- the site and its server ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -84,6 +88,24 @@ def artifacts(tmp_path_factory) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     print(f"\nbrowser test artifacts: {folder}")
     return folder
+
+
+@pytest.fixture(autouse=True)
+def _watchdog():
+    """Fail a test body that stalls for WATCHDOG_S seconds (SIGALRM; main thread only)."""
+    if not hasattr(signal, "SIGALRM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stalled(signum, frame):
+        raise TimeoutError(f"browser test stalled for {WATCHDOG_S} s (has the Playwright driver or Chromium died?)")
+    previous = signal.signal(signal.SIGALRM, stalled)
+    signal.alarm(WATCHDOG_S)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 # --- the browser --------------------------------------------------------------------------------
