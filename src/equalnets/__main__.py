@@ -11,9 +11,7 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 import yaml
 
@@ -57,15 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--engine", default="auto", help="auto, batched or sequential (with --paper-s3)")
     args = parser.parse_args(argv)
     if args.command == "bench":
-        from .bench import main as bench_main, paper_s3
+        from .bench import RESULTS, main as bench_main, paper_s3, write_result
         try:
             if args.paper_s3:
-                result = paper_s3(device=args.device or "cpu", n_models=args.n_models or 100,
-                                  epochs=args.epochs or 140, engine=args.engine, precision=args.precision)
-                out = Path(args.out or f"benchmarks/results/paper-s3-{(args.device or 'cpu').replace(':', '')}.json")
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_text(json.dumps(result, indent=1))
-                print(f"wrote {out}")
+                device = args.device or "cpu"
+                result = paper_s3(device=device, n_models=args.n_models or 100, epochs=args.epochs or 140,
+                                  engine=args.engine, precision=args.precision)
+                default = RESULTS / ("paper-s3-" + device.replace(":", "") + ".json")
+                print(f"wrote {write_result(result, args.out or default)}")
                 return 0
             bench_main(quick=args.quick, out=args.out, n_models=args.n_models, epochs=args.epochs,
                        width=args.width, reps=args.reps, device=args.device)

@@ -313,13 +313,6 @@ def run_benchmark(settings: BenchSettings = BenchSettings(),
     n_member_epochs = config.n_models * config.epochs
     n_images = n_member_epochs * len(dataset.y_train)
 
-    def add_row(name: str, seconds: list[float], accuracy: list[float]) -> None:
-        med = statistics.median(seconds)
-        rows[name] = {"seconds": _spread(seconds), "member_epochs_per_s": n_member_epochs / med,
-                      "train_images_per_s": n_images / med, "flops_per_s": total / med,
-                      "of_matmul": total / med / result["matmul"]["median"], "test_accuracy": accuracy}
-        log(f"{name}: {med:.1f} s (median of {len(seconds)})")
-
     # The repetitions interleave the contenders (ours per engine, then the user loop, then again), so
     # that a slow spell of a shared machine falls on all of them alike.
     names = [f"ours ({engine})" for engine in engines] + ["user loop"]
@@ -338,21 +331,23 @@ def run_benchmark(settings: BenchSettings = BenchSettings(),
         accuracies.setdefault("user loop", out["test_accuracy"])
         log(f"repetition {rep + 1} of {settings.reps}: "
             + ", ".join(f"{name} {timings[name][-1]:.1f} s" for name in names))
+    result["matmul"] = _spread(first_matmul["values"] + matmul_flops(device)["values"])
+    user = statistics.median(timings["user loop"])
     for name in names:
-        add_row(name, timings[name], accuracies[name])
-    user = rows["user loop"]["seconds"]["median"]
-    for name, row in rows.items():
-        row["speedup_vs_user"] = user / row["seconds"]["median"]
-        row["speedup_per_repetition"] = _spread([u / o for u, o in zip(timings["user loop"], timings[name])])
+        med = statistics.median(timings[name])
+        rows[name] = {"seconds": _spread(timings[name]), "member_epochs_per_s": n_member_epochs / med,
+                      "train_images_per_s": n_images / med, "flops_per_s": total / med,
+                      "of_matmul": total / med / result["matmul"]["median"], "test_accuracy": accuracies[name],
+                      "speedup_vs_user": user / med,
+                      "speedup_per_repetition": _spread([u / o for u, o in zip(timings["user loop"],
+                                                                               timings[name])])}
+        log(f"{name}: {med:.1f} s (median of {len(timings[name])})")
     result["rows"] = rows
     auto = f"ours ({result['auto_engine']})"
     if auto in rows:
         result["speedup_auto_vs_user"] = rows[auto]["speedup_vs_user"]
     result["accuracy_check"] = accuracy_check(rows[auto if auto in rows else next(iter(rows))]["test_accuracy"],
                                               rows["user loop"]["test_accuracy"])
-    result["matmul"] = _spread(first_matmul["values"] + matmul_flops(device)["values"])
-    for row in rows.values():
-        row["of_matmul"] = row["flops_per_s"] / result["matmul"]["median"]
     result["training_only"] = [training_rate(settings.limit_width, dataset, settings.limit_steps, settings.reps,
                                              device, cl) for cl in (False, True)]
     for r in result["training_only"]:
@@ -413,6 +408,10 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: Where the benchmark's JSON results go by default (under the current folder).
+RESULTS = Path("benchmarks") / "results"
+
+
 def main(quick: bool = False, out: str | Path | None = None, **overrides: Any) -> dict[str, Any]:
     """Run, print the table, write the JSON (default ``benchmarks/results/bench-<quick|default>.json``
     under the current folder); ``overrides`` set :class:`BenchSettings` fields."""
@@ -424,11 +423,17 @@ def main(quick: bool = False, out: str | Path | None = None, **overrides: Any) -
     result["table"] = table
     print()
     print(table)
-    path = Path(out) if out is not None else Path("benchmarks") / "results" / f"bench-{'quick' if quick else 'default'}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1))
+    path = write_result(result, out if out is not None else RESULTS / f"bench-{'quick' if quick else 'default'}.json")
     print(f"\nwrote {path} ({result['total_seconds']:.0f} s in all)")
     return result
+
+
+def write_result(result: dict[str, Any], out: str | Path) -> Path:
+    """Write ``result`` as indented JSON to ``out`` (its folder created); the path written."""
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1))
+    return path
 
 
 # --------------------------------------------------------------------------- the paper's §3 run

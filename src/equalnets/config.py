@@ -13,16 +13,13 @@ from typing import Any
 
 from .data import DATASETS
 from .models import ACTIVATIONS, ARCHITECTURES, ZOO
-from .train import OPTIMIZERS
+from .train import OPTIMIZERS, PRECISIONS
 
 #: Bumped whenever the member-file layout or what a config trains changes; part of every run's hash,
 #: so a run stored by an older engine is never read as this one's. 1: first engine; 2: dropout
 #: masks from 8-bit uniform integers (``train.dropout_mask``) instead of ``bernoulli_``.
 FORMAT_VERSION = 2
 LABELS = ("true", "random")
-#: Arithmetic of training and recording: ``fp32`` (the default, stored as None) or ``bf16`` mixed
-#: precision (``torch.autocast`` with bfloat16: fast on GPUs with tensor cores, slow on most CPUs).
-PRECISIONS = ("fp32", "bf16")
 #: Fields added after format 1; at their default (None) they are left out of ``to_dict`` and the key.
 ADDED_FIELDS = ("train_subset", "precision")
 

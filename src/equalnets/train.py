@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from .data import Dataset
 
 OPTIMIZERS = ("sgd", "adam", "adadelta")
+#: Arithmetic of training and recording (``RunConfig.precision``): ``fp32`` (the default) or ``bf16``
+#: mixed precision (``torch.autocast`` with bfloat16: fast on GPUs with tensor cores, slow on most CPUs).
+PRECISIONS = ("fp32", "bf16")
 #: Ensemble engines: ``auto`` picks ``batched`` or ``sequential`` for the device and architecture.
 ENGINES = ("auto", "batched", "sequential")
 #: What is recorded per (recorded epoch, example) besides the predicted label.
@@ -62,8 +65,8 @@ def step_lr(lr: float, epoch: int, decay: float, every: int) -> float:
 def autocast(device: str | torch.device, precision: str | None) -> torch.autocast:
     """The context in which forward passes run at ``precision``: ``None``/``'fp32'`` changes nothing,
     ``'bf16'`` is ``torch.autocast`` with bfloat16 on ``device``'s type (RunConfig.precision)."""
-    if precision not in (None, "fp32", "bf16"):
-        raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
+    if precision is not None and precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
@@ -96,6 +99,13 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Ten
 EVAL_BATCH = 250
 
 
+def _dropout_p(p: float) -> float:
+    """``p`` as a float, or ``ValueError`` unless it is a probability."""
+    if not 0 <= float(p) <= 1:
+        raise ValueError(f"dropout p must be in [0, 1], got {p!r}")
+    return float(p)
+
+
 def dropout_mask(shape: Sequence[int], p: float, *, device: str | torch.device | None = None,
                  dtype: torch.dtype = torch.float32, generator: torch.Generator | None = None) -> torch.Tensor:
     """An inverted-dropout mask of ``shape``: 0 with probability ``p``, else ``1 / (1 - p)``.
@@ -107,9 +117,7 @@ def dropout_mask(shape: Sequence[int], p: float, *, device: str | torch.device |
     within 2**-33 otherwise, and the scale is the reciprocal of the keep probability actually
     used, so the mask's expectation is exactly 1.
     """
-    p = float(p)
-    if not 0 <= p <= 1:
-        raise ValueError(f"dropout p must be in [0, 1], got {p!r}")
+    p = _dropout_p(p)
     shape = tuple(int(s) for s in shape)
     n = math.prod(shape)
     if p == 0 or n == 0:
@@ -131,27 +139,31 @@ def dropout_mask(shape: Sequence[int], p: float, *, device: str | torch.device |
 
 
 class FastDropout(nn.Module):
-    """Dropout with :func:`dropout_mask`'s cheap masks, drawn in NCHW order whatever the input's
-    memory layout (so a channels-last network draws the masks of the same network in NCHW).
-
-    ``generator`` (default: the device's global generator) is the source of the masks; identity
-    in eval mode, like ``nn.Dropout``.
+    """Dropout with :func:`dropout_mask`'s cheap masks from the device's global generator, drawn in
+    NCHW order whatever the input's memory layout (so a channels-last network draws the masks of
+    the same network in NCHW); identity in eval mode, like ``nn.Dropout``.
     """
 
-    def __init__(self, p: float, generator: torch.Generator | None = None) -> None:
+    def __init__(self, p: float) -> None:
         super().__init__()
-        if not 0 <= float(p) <= 1:
-            raise ValueError(f"dropout p must be in [0, 1], got {p!r}")
-        self.p = float(p)
-        self.generator = generator
+        self.p = _dropout_p(p)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x
-        return x * dropout_mask(x.shape, self.p, device=x.device, dtype=x.dtype, generator=self.generator)
+        return x * dropout_mask(x.shape, self.p, device=x.device, dtype=x.dtype)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+def _replace_modules(model: nn.Module, match: Callable[[nn.Module], bool],
+                     make: Callable[[nn.Module], nn.Module]) -> None:
+    """Replace (in place) every submodule of ``model`` for which ``match`` holds by ``make(it)``."""
+    for name, module in list(model.named_modules()):
+        if name and match(module):
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent), child, make(module))
 
 
 def prepare_model(model: nn.Module, channels_last: bool = False) -> nn.Module:
@@ -167,10 +179,7 @@ def prepare_model(model: nn.Module, channels_last: bool = False) -> nn.Module:
     Training from the same seed then differs from the plain model only by its dropout masks,
     and the layout changes rounding only. Measured by ``python -m equalnets bench``.
     """
-    for name, module in list(model.named_modules()):
-        if type(module) is nn.Dropout:
-            parent, _, child = name.rpartition(".")
-            setattr(model.get_submodule(parent) if parent else model, child, FastDropout(module.p))
+    _replace_modules(model, lambda m: type(m) is nn.Dropout, lambda m: FastDropout(m.p))
     for module in model.modules():
         if isinstance(module, nn.Sequential):
             layers = list(module)
@@ -404,11 +413,8 @@ class _Group:
         self.params = {name: torch.stack([dict(m.named_parameters())[name].detach() for m in models]).requires_grad_()
                        for name, _ in models[0].named_parameters()}
         template = copy.deepcopy(models[0]).to("meta")  # structure only; the parameters come from self.params
-        self.drops: list[_MaskDropout] = []
-        for name, module in list(template.named_modules()):
-            if isinstance(module, (nn.Dropout, FastDropout)):
-                parent, _, child = name.rpartition(".")
-                setattr(template.get_submodule(parent) if parent else template, child, _MaskDropout(module.p))
+        _replace_modules(template, lambda m: isinstance(m, (nn.Dropout, FastDropout)),
+                         lambda m: _MaskDropout(m.p))
         # Dropout layers in the order the forward pass meets them, and the shape each one sees.
         order: list[tuple[_MaskDropout, tuple[int, ...]]] = []
         hooks = [m.register_forward_pre_hook(lambda mod, args: order.append((mod, tuple(args[0].shape[1:]))))
@@ -421,7 +427,6 @@ class _Group:
         self.template = template
         self.drops = [m for m, _ in order]
         self.drop_shapes = [s for _, s in order]
-        self.n = len(models)
 
         def forward(params: dict[str, torch.Tensor], x: torch.Tensor, *masks: torch.Tensor) -> torch.Tensor:
             for module, mask in zip(self.drops, masks):
@@ -509,12 +514,11 @@ def train_members(config: "RunConfig", dataset: "Dataset", members: Sequence[int
         for start in range(0, n_fit, size):
             idx = orders[:, start:start + size]
             b = idx.shape[1]
-            masks = []
-            for k, gen in enumerate(mask_gens):  # member k's masks in its own forward order
-                for (module, shape) in zip(group.drops, group.drop_shapes):
-                    mask = dropout_mask((b, *shape), module.p, device=device, generator=gen)
-                    masks.append(mask)
-            masks = [torch.stack(masks[j::len(group.drops)]) for j in range(len(group.drops))]
+            # Layer by layer, one mask per member from its own generator: each generator draws its
+            # member's masks in that member's forward order, as train_member does.
+            masks = [torch.stack([dropout_mask((b, *shape), module.p, device=device, generator=gen)
+                                  for gen in mask_gens])
+                     for module, shape in zip(group.drops, group.drop_shapes)]
             with autocast(device, config.precision):
                 logits = group.train_logits(x_fit[idx], masks)
                 loss = F.cross_entropy(logits.flatten(0, 1), y_fit[idx].flatten(),
