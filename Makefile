@@ -1,10 +1,10 @@
-# The two commands of the README: `make book` and `make test`. Both set themselves up from nothing.
+# The two commands of the README, `make book` and `make test`, and `make lab`: each sets itself up from nothing.
 PYTHON  ?= python3
 VENV    ?= .venv
 BIN      = $(VENV)/bin
 PROFILE ?= quick
 
-.PHONY: setup data book site test clean
+.PHONY: setup data book site test lab clean
 
 setup: $(VENV)/.installed data
 	bash scripts/get-browser.sh
@@ -30,6 +30,13 @@ site: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# JupyterLab on notebooks/, with the project's kernel registered in the venv ("Python (equalnets)"),
+# so that a notebook opened in any JupyterLab of this venv finds the package. As root (a container),
+# JupyterLab refuses to start without --allow-root.
+lab: setup
+	$(BIN)/python -m ipykernel install --sys-prefix --name equalnets --display-name "Python (equalnets)"
+	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean:
 	rm -rf _build book/executed

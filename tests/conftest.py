@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import shutil
+import signal
+import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import torch
 
-from equalnets import book
-from equalnets.config import RunConfig
+from equalnets.tools import book
+from equalnets.engine.config import RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,3 +49,32 @@ def smoke_book(tmp_path_factory) -> Path:
         mp.setenv("EQUALNETS_CACHE", str(root / "runs"))
         book.build_book(root, "smoke", strict=True)
     return root
+
+
+@contextmanager
+def stall_watchdog(seconds: int, what: str) -> Iterator[None]:
+    """A TimeoutError in the main thread if the body runs longer than ``seconds`` (SIGALRM), so that a
+    stalled browser or kernel fails its test instead of hanging the suite; a no-op off the main thread."""
+    if not hasattr(signal, "SIGALRM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stalled(signum, frame):
+        raise TimeoutError(f"{what}: stalled for {seconds} s")
+    previous = signal.signal(signal.SIGALRM, stalled)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for the test: tiny networks train faster so (several times so on a busy
+    machine), and bit-equal across processes that each use one thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,4 +1,4 @@
-"""Tests of equalnets.attribution: the exact local-linear split and bias backpropagation."""
+"""Tests of equalnets.methods.attribution: the exact local-linear split and bias backpropagation."""
 
 from __future__ import annotations
 
@@ -6,7 +6,19 @@ import pytest
 import torch
 from torch import nn
 
-from equalnets import attribution as attr
+from equalnets.engine.models import build_model
+from equalnets.methods import attribution as attr
+
+
+def _mlp(in_channels: int, image_size: int, n_classes: int, hidden: tuple[int, ...]) -> nn.Module:
+    return build_model("mlp", in_channels=in_channels, image_size=image_size, n_classes=n_classes, hidden=hidden,
+                       dropout=False)
+
+
+def _cnn(image_size: int, n_classes: int, hidden: tuple[int, ...], bias: bool = True) -> nn.Module:
+    """Part II's CNN: 3×3 conv, ReLU, 2×2 max-pool per conv width, then one hidden dense layer."""
+    return build_model("cnn", in_channels=1, image_size=image_size, n_classes=n_classes, hidden=hidden,
+                       dropout=False, bias=bias)
 
 
 def _random_biases(net: nn.Module, std: float = 0.5) -> nn.Module:
@@ -29,8 +41,8 @@ NETWORKS = {
                                         nn.Flatten(), nn.Linear(4 * 3 * 3, 3)), (1, 6, 6)),
     "avgpool2d": (lambda: nn.Sequential(nn.Conv2d(1, 2, 2), nn.ReLU(), nn.AvgPool2d(2, stride=1), nn.Flatten(),
                                         nn.Dropout(0.5), nn.Identity(), nn.Linear(2 * 4 * 4, 3)), (1, 6, 6)),
-    "mlp-builder": (lambda: attr.build_mlp(16, 5, (8, 6)), (1, 4, 4)),
-    "cnn-builder": (lambda: attr.build_cnn(1, 8, 5, (3, 4), 6), (1, 8, 8)),
+    "mlp-builder": (lambda: _mlp(1, 4, 5, (8, 6)), (1, 4, 4)),
+    "cnn-builder": (lambda: _cnn(8, 5, (3, 4, 6)), (1, 8, 8)),
 }
 
 
@@ -76,7 +88,7 @@ def test_bias_attributions_sum_to_the_bias_at_every_layer(net_and_x, rule):
 @pytest.mark.parametrize("rule", attr.BIAS_RULES)
 def test_no_bias_means_zero_bias_attribution(rule):
     torch.manual_seed(0)
-    net = attr.build_cnn(1, 8, 4, (3, 4), 5, bias=False).eval()
+    net = _cnn(8, 4, (3, 4, 5), bias=False).eval()
     x = torch.rand(3, 1, 8, 8)
     assert attr.bias_attribution(net, x, 2, rule).abs().max() == 0
     logits = attr.linear_split_logits(net, x)
@@ -110,7 +122,7 @@ def test_integrated_gradients_is_complete_on_a_linear_model():
 
 def test_digit_flip_and_helpers():
     torch.manual_seed(0)
-    net = _random_biases(attr.build_cnn(1, 8, 4, (3, 4), 5))
+    net = _random_biases(_cnn(8, 4, (3, 4, 5)))
     x = torch.rand(6, 1, 8, 8)
     frame = attr.digit_flip(net, x, 0, 1, ["gradient", "bias (weight)", "random"], 10, torch.zeros(1, 1, 1))
     assert len(frame) == 3 * len(x)
@@ -125,13 +137,6 @@ def test_digit_flip_and_helpers():
     assert acc["full"] == 100.0 and set(acc) == {"full", "wx", "b"}
 
 
-def test_unit_range_maps_extremes_to_zero_and_one():
-    raw = torch.rand(10, 1, 4, 4)
-    raw[0, 0, 0, 0], raw[1, 0, 0, 0] = 0.0, 1.0
-    norm = (raw - 0.3) / 0.2
-    torch.testing.assert_close(attr.to_unit_range(norm, norm), raw)
-
-
 @pytest.mark.parametrize("layer", [nn.BatchNorm2d(1), nn.Sigmoid(), nn.ELU(), nn.Tanh()])
 def test_unsupported_layers_raise(layer):
     net = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1), layer, nn.Flatten(), nn.Linear(16, 2))
@@ -142,7 +147,7 @@ def test_unsupported_layers_raise(layer):
 
 
 def test_bad_arguments_raise():
-    net = attr.build_mlp(4, 3, (5,)).eval()
+    net = _mlp(1, 2, 3, (5,)).eval()
     x = torch.rand(2, 1, 2, 2)
     with pytest.raises(ValueError, match="rule"):
         attr.bias_attribution(net, x, 0, "softmax")
@@ -167,4 +172,4 @@ def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="same shape"):
         attr.rank_agreement(x, x[:1])
     with pytest.raises(ValueError, match="too small"):
-        attr.build_cnn(1, 2, 3, (4, 4))
+        _cnn(2, 3, (4, 4, 4))

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from equalnets import bench
-from equalnets.config import RunConfig
-from equalnets.store import RunStore
+from equalnets.tools import bench
+from equalnets.engine.config import RunConfig
+from equalnets.engine.store import RunStore
 
 
 def test_settings_are_validated():
@@ -55,7 +55,7 @@ def test_format_table_and_json(tmp_path, monkeypatch):
         return real(RunConfig.from_dict(config.to_dict() | {"train_per_class": 10, "test_per_class": 4}))
     monkeypatch.setattr(RunStore, "dataset_for", staticmethod(small))
     out = tmp_path / "b.json"
-    result = bench.main(quick=True, out=out, reps=1, limit_steps=1, limit_width=0.25)
+    result = bench.report(quick=True, out=out, reps=1, limit_steps=1, limit_width=0.25)
     saved = json.loads(out.read_text())
     assert set(saved["rows"]) == {"ours (sequential)", "ours (batched)", "user loop"}
     assert saved["protocol"]["paper_s3"] == {"n_models": 100, "epochs": 140, "ours_epochs": 14000,

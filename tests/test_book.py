@@ -3,6 +3,9 @@ strict Jupyter Book build of the result (warnings, missing references and files 
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import importlib
 import json
 import re
 import shutil
@@ -15,7 +18,7 @@ import papermill
 import pytest
 import yaml
 
-from equalnets import book
+from equalnets.tools import book
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -34,6 +37,71 @@ def test_source_notebook_is_clean(source):
     declared = papermill.inspect_notebook(str(source))
     assert "profile" in declared and "device" in declared
     assert all(p["help"] for p in declared.values()), "every parameter needs a one-line comment"
+
+
+def _parameter_cell(nb) -> list[tuple[str, object, bool]]:
+    """(name, literal default, annotated?) of every parameter of a notebook's parameters cell."""
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", []))
+    out = []
+    for node in ast.parse(cell.source).body:
+        if isinstance(node, ast.AnnAssign):
+            out.append((node.target.id, ast.literal_eval(node.value), True))
+        elif isinstance(node, ast.Assign):
+            out.append((node.targets[0].id, ast.literal_eval(node.value), False))
+    return out
+
+
+def _plain(value):
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_notebook_is_thin_and_declares_its_modules_parameters(source):
+    """The parameters cell lists exactly the chapter module's Parameters, typed, with its defaults,
+    which are the quick profile's (so "Run all" in JupyterLab loads the runs `make book` stored);
+    no other cell defines a function or class, raises, or runs past 25 lines."""
+    module = importlib.import_module(f"equalnets.chapters.{source.stem}")
+    nb = nbformat.read(source, as_version=4)
+    declared = _parameter_cell(nb)
+    assert [name for name, _, _ in declared] == module.Parameters.names()
+    assert all(typed for _, _, typed in declared), "every parameter has a type annotation"
+    defaults = {f.name: f.default for f in dataclasses.fields(module.Parameters)}
+    for name, value, _ in declared:
+        assert _plain(value) == _plain(defaults[name]), name
+    quick = book.profile_parameters(ROOT, "quick", source.stem)
+    for name, value in quick.items():
+        if name not in ("interactive", "profile"):  # batch runs switch the widgets off
+            assert _plain(value) == _plain(defaults[name]), f"{name}: the default is not the quick profile's"
+    assert defaults["interactive"] is True and defaults["profile"] == "quick"
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "parameters" in cell.metadata.get("tags", []):
+            continue  # the parameters cell is a list of literals, one line per parameter (papermill needs it)
+        tree = ast.parse(cell.source)
+        assert not [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.Lambda,
+                                                                 ast.Raise))], cell.source[:80]
+        assert len(cell.source.splitlines()) <= 25, cell.source[:80]
+
+
+GLUE_USE = re.compile(r"\{glue(?::\w+)?\}`(?:executed/(\w+)\.ipynb::)?(\w+)"
+                      r"|```\{glue(?::figure)?\}\s+(\w+)\n(?::doc: executed/(\w+)\.ipynb)?")
+GLUED = re.compile(r"""glue\(\s*f?["']([^"']+)["']""")
+
+
+def _glued(nb) -> set[str]:
+    return {key for c in nb.cells if c.cell_type == "code" for key in GLUED.findall(c.source)}
+
+
+def test_every_glue_reference_of_a_book_page_is_glued():
+    """What a book page (intro, part pages) shows of a chapter through glue is glued by that chapter's
+    notebook (a chapter's own prose is checked on the smoke site: no unrendered glue role)."""
+    glued = {p.stem: _glued(nbformat.read(p, as_version=4)) for p in SOURCES}
+    for page in (ROOT / "book").glob("*.md"):
+        for owner, key, block, doc in GLUE_USE.findall(page.read_text()):
+            key, owner = key or block, owner or doc
+            assert owner, f"{page.name} uses glue {key!r} without naming its notebook (executed/NAME.ipynb::key)"
+            patterns = [g for g in glued[owner] if "{" in g]  # f-string keys: match their fixed part
+            assert key in glued[owner] or any(re.fullmatch(re.sub(r"\{[^}]*\}", r"\\w+", g), key) for g in patterns), \
+                f"{key!r} is shown but {owner} never glues it"
 
 
 @pytest.mark.slow
@@ -117,7 +185,7 @@ def test_help_notebook_lists_commented_parameters():
     out = subprocess.run([Path(sys.executable).parent / "papermill", "--help-notebook",
                           str(ROOT / "notebooks" / "part1_s3_single_architecture.ipynb")],
                          capture_output=True, text=True, check=True).stdout
-    for line in ("n_models: int (default 100)", "epochs: int (default 140)", "dataset: str"):
+    for line in ("n_models: int (default 10)", "epochs: int (default 25)", "dataset: str"):
         assert line in out
     assert "networks in the ensemble" in out
 

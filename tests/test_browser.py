@@ -6,7 +6,9 @@ On every HTML page of ``_build/html``: no JavaScript error and no failed request
 origin, every ``<img>`` loaded and non-empty, all math typeset by MathJax, every internal link
 pointing to an existing file and every ``#anchor`` to an element of its target page. The home
 page and Part I's page must show the values and the claims table glued from the §3 chapter, the
-search page must find a word of a chapter, and screenshots of the home page and of the §3 chapter
+search page must find a word of a chapter, the §3 chapter's download link must give its executed
+notebook (a valid .ipynb, the one the page was made from) next to the command that opens it in
+JupyterLab, and screenshots of the home page and of the §3 chapter
 are kept in ``$EQUALNETS_ARTIFACTS`` (default: a pytest temporary folder; the path is printed).
 
 Requests to any other origin are aborted and listed, never waited for: the site must work
@@ -24,14 +26,16 @@ import functools
 import json
 import os
 import re
-import signal
 import threading
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
+import nbformat
 import pytest
+
+from conftest import stall_watchdog
 
 CHROMIUM = Path(os.environ.get("EQUALNETS_CHROMIUM", "/usr/bin/chromium"))
 if not CHROMIUM.exists():
@@ -92,20 +96,9 @@ def artifacts(tmp_path_factory) -> Path:
 
 @pytest.fixture(autouse=True)
 def _watchdog():
-    """Fail a test body that stalls for WATCHDOG_S seconds (SIGALRM; main thread only)."""
-    if not hasattr(signal, "SIGALRM") or threading.current_thread() is not threading.main_thread():
+    """Fail a test body that stalls for WATCHDOG_S seconds instead of hanging the suite."""
+    with stall_watchdog(WATCHDOG_S, "browser test (has the Playwright driver or Chromium died?)"):
         yield
-        return
-
-    def stalled(signum, frame):
-        raise TimeoutError(f"browser test stalled for {WATCHDOG_S} s (has the Playwright driver or Chromium died?)")
-    previous = signal.signal(signal.SIGALRM, stalled)
-    signal.alarm(WATCHDOG_S)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 # --- the browser --------------------------------------------------------------------------------
@@ -328,3 +321,34 @@ def test_screenshots(browser, origin, artifacts):
         tab.close()
         assert (artifacts / name).stat().st_size > 10_000, f"{name} looks empty"
     print(f"\nscreenshots: {artifacts / 'home.png'}, {artifacts / 's3_single_architecture.png'}")
+
+
+def test_chapter_offers_its_executed_notebook(browser, origin, site, artifacts):
+    """The box under the §3 chapter's title: a download link that gives the executed notebook (as a
+    browser download: a valid .ipynb with outputs, the very file the page was rendered from) and
+    the commands that open it in JupyterLab."""
+    context, _ = browser
+    name = Path(CHAPTER_S3).stem
+    tab = context.new_page()
+    tab.goto(f"{origin}/{CHAPTER_S3}", wait_until="load")
+    hint = tab.locator(".jupyterlab-hint")
+    text = " ".join(hint.inner_text().split())
+    assert "make lab" in text and f".venv/bin/jupyter lab notebooks/{name}.ipynb" in text, text
+    link = hint.locator("a.download")
+    assert link.count() == 1, "no download link in the box under the chapter's title"
+    with tab.expect_download(timeout=TIMEOUT_MS) as info:
+        link.click()
+    download = info.value
+    assert download.failure() is None, download.failure()
+    target = artifacts / download.suggested_filename
+    download.save_as(target)
+    tab.close()
+    assert target.name == f"{name}.ipynb", target.name
+    nb = nbformat.read(target, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(c.execution_count for c in code), "the download is not an executed notebook"
+    assert any(c.outputs for c in code) and "papermill" in nb.metadata
+    executed = site.parent.parent / "book" / "executed" / f"{name}.ipynb"
+    if executed.exists():  # the smoke book, or EQUALNETS_SITE=_build/html of this checkout
+        assert target.read_bytes() == executed.read_bytes(), f"the download differs from {executed}"

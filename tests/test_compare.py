@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from equalnets.compare import match_epochs
+from equalnets.analysis.compare import match_epochs
 
 
 def test_match_epochs_pairs_within_tolerance():
@@ -26,8 +26,8 @@ def test_match_epochs_bad_input(a, b, tol, name):
         match_epochs(a, b, tol)
 
 
-from equalnets import compare
-from equalnets.classic import Correlation
+from equalnets.analysis import compare
+from equalnets.analysis.stats import Correlation
 
 
 def test_matched_levels_spreads_over_the_accuracy_range():

@@ -1,6 +1,7 @@
 import pytest
 
-from equalnets.config import ParameterError, RunConfig, check_device
+from equalnets.engine.checks import ParameterError, check_device
+from equalnets.engine.config import OPTIONAL_FIELDS, RunConfig
 
 
 def test_hash_is_stable_and_covers_every_field(tiny_config):
@@ -12,6 +13,7 @@ def test_hash_is_stable_and_covers_every_field(tiny_config):
                    momentum=0.5, weight_decay=1e-4, batch_size=50, lr_decay=2.0, lr_decay_every=10,
                    epochs=3, record_epochs=(1,), n_models=4, seed=1)
     assert set(changes) == set(tiny_config.to_dict())
+    assert set(changes) | set(OPTIONAL_FIELDS) == {f for f in RunConfig.__dataclass_fields__}
     keys = {tiny_config.key}
     for field, value in changes.items():
         keys.add(RunConfig.from_dict(tiny_config.to_dict() | {field: value}).key)
@@ -61,7 +63,7 @@ def test_train_subset_is_sorted_hashed_and_checked():
 def test_train_subset_row_beyond_the_split_is_a_clear_error(tiny_config):
     import torch
 
-    from equalnets.train import fit_rows
+    from equalnets.engine.train import fit_rows
 
     config = RunConfig.from_dict({**tiny_config.to_dict(), "train_subset": [0, 99]})
     x, y = torch.zeros(10, 1, 2, 2), torch.zeros(10, dtype=torch.long)

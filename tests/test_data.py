@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from equalnets import data
-from equalnets.data import DatasetNotFoundError, load_dataset, read_idx
+from equalnets.engine import data
+from equalnets.engine.data import DatasetNotFoundError, load_dataset, read_idx
 
 needs_fashion = pytest.mark.skipif(not (data.DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").exists(),
                                    reason="Fashion-MNIST not installed (make setup installs it)")

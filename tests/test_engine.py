@@ -9,10 +9,20 @@ import pytest
 import torch
 from torch import nn
 
-from equalnets.config import RunConfig
-from equalnets.store import RunStore
-from equalnets.train import (FastDropout, batch_blocker, dropout_mask, prepare_model, resolve_engine, train_member,
-                             train_members)
+from equalnets.engine.config import RunConfig
+from equalnets.engine.store import RunStore
+from equalnets.engine.layers import FastDropout, dropout_mask
+from equalnets.engine.train import batch_blocker, prepare_model, resolve_engine, train_members
+
+
+def train_member(config, data, member, **kw):
+    """The records of one member trained by the sequential strategy."""
+    return train_members(config, data, [member], engine="sequential", **kw)[0].arrays
+
+
+def train_batched(config, data, members, **kw):
+    """The records of ``members`` trained together by the batched strategy."""
+    return [t.arrays for t in train_members(config, data, members, engine="batched", **kw)]
 
 
 def _agreement(a, b):
@@ -23,7 +33,7 @@ def test_batched_equals_sequential_on_the_cpu(tiny_config):
     data = RunStore.dataset_for(tiny_config)
     members = list(range(tiny_config.n_models))
     seq = [train_member(tiny_config, data, m, progress=False) for m in members]
-    bat = train_members(tiny_config, data, members, progress=False)
+    bat = train_batched(tiny_config, data, members, progress=False)
     assert len(bat) == len(seq)
     for s, b in zip(seq, bat):
         assert set(s) == set(b)
@@ -37,8 +47,8 @@ def test_batched_equals_sequential_on_the_cpu(tiny_config):
 
 def test_batched_member_does_not_depend_on_its_group(tiny_config):
     data = RunStore.dataset_for(tiny_config)
-    alone = train_members(tiny_config, data, [2], progress=False)[0]
-    grouped = train_members(tiny_config, data, [0, 2], progress=False)[1]
+    alone = train_batched(tiny_config, data, [2], progress=False)[0]
+    grouped = train_batched(tiny_config, data, [0, 2], progress=False)[1]
     assert _agreement([alone], [grouped]) >= 0.99
     np.testing.assert_allclose(alone["loss"], grouped["loss"], rtol=1e-4)
 
@@ -138,24 +148,24 @@ def test_engine_choice_and_bad_values(tiny_config):
 
 
 def test_batched_divergence_names_the_member(tiny_config):
-    from equalnets.train import DivergenceError
+    from equalnets.engine.train import DivergenceError
     config = RunConfig.from_dict(tiny_config.to_dict() | {"lr": 1e6, "momentum": 0.0, "epochs": 3})
     with pytest.raises(DivergenceError, match="member .* lower learning rate"):
-        train_members(config, RunStore.dataset_for(config), [0, 1], progress=False)
+        train_batched(config, RunStore.dataset_for(config), [0, 1], progress=False)
 
 
 @pytest.fixture
 def trained_groups(monkeypatch) -> list[list[int]]:
-    """The member groups the store hands to ``train_members``, in order (the real function still runs)."""
-    import equalnets.store as store_module
+    """The member groups the orchestrator hands to ``train_members``, in order (the real function still runs)."""
+    import equalnets.engine.ensemble as ensemble
 
     groups: list[list[int]] = []
-    real = store_module.train_members
+    real = ensemble.train_members
 
     def spy(config, dataset, members, **kw):
         groups.append(list(members))
         return real(config, dataset, members, **kw)
-    monkeypatch.setattr("equalnets.store.train_members", spy)
+    monkeypatch.setattr("equalnets.engine.ensemble.train_members", spy)
     return groups
 
 
@@ -165,15 +175,17 @@ def test_store_batched_trains_only_missing_members_and_records_the_engine(tiny_c
     run = store.get_or_train(tiny_config, progress=False, engine="sequential")
     info = store.member_info(tiny_config)
     assert all(i["engine"] == "sequential" for i in info)
-    for suffix in (".npz", ".sha256"):
+    for suffix in (".npz", ".sha256", ".weights.pt"):
         (store.path(tiny_config) / f"member-0001{suffix}").unlink()
+    assert trained_groups == [[0], [1], [2]]  # the sequential strategy: one member at a time
+    trained_groups.clear()
     again = store.get_or_train(tiny_config, progress=False, engine="batched")
     assert trained_groups == [[1]]
     assert "trained by" in capsys.readouterr().err  # mixing engines is said, not silent
     assert [i["engine"] for i in store.member_info(tiny_config)] == ["sequential", "batched", "sequential"]
     assert (again.test.pred == run.test.pred).mean() >= 0.99
     # The engine is not part of the run's identity: the run is complete, nothing is retrained.
-    monkeypatch.setattr("equalnets.store.train_members", None)
+    monkeypatch.setattr("equalnets.engine.ensemble.train_members", None)
     store.get_or_train(tiny_config, progress=False, engine="batched")
 
 
@@ -200,7 +212,7 @@ def test_bf16_precision_is_its_own_run_and_trains_alike(tiny_config):
     assert not np.array_equal(half["test/margin"], full["test/margin"])  # autocast did change the arithmetic
     np.testing.assert_allclose(half["loss"], full["loss"], rtol=0.05)  # ... by bfloat16 rounding only
     # The batched engine runs the same mixed precision.
-    batched = train_members(bf16, data, [0], progress=False)[0]
+    batched = train_batched(bf16, data, [0], progress=False)[0]
     np.testing.assert_allclose(batched["loss"], half["loss"], rtol=0.02)
     with pytest.raises(ValueError, match="precision"):
         RunConfig(precision="fp16")

@@ -28,12 +28,15 @@ import papermill
 import pytest
 import torch
 
-from equalnets import data as data_module
-from equalnets import store as store_module
-from equalnets.config import FORMAT_VERSION, ParameterError, RunConfig, check_parameters
-from equalnets.data import DataFileError, DatasetNotFoundError, load_dataset, read_idx
-from equalnets.store import CacheError, CorruptMemberWarning, RunStore, default_cache_dir
-from equalnets.train import DivergenceError
+from equalnets.engine import data as data_module
+from equalnets.chapters.base import EnsembleParameters
+from equalnets.engine import ensemble
+from equalnets.engine import store as store_module
+from equalnets.engine.checks import ParameterError
+from equalnets.engine.config import FORMAT_VERSION, RunConfig
+from equalnets.engine.data import DataFileError, DatasetNotFoundError, load_dataset, read_idx
+from equalnets.engine.store import CacheError, CorruptMemberWarning, RunStore, default_cache_dir
+from equalnets.engine.train import DivergenceError
 
 ROOT = Path(__file__).resolve().parents[1]
 S3 = ROOT / "notebooks" / "part1_s3_single_architecture.ipynb"
@@ -84,12 +87,12 @@ def assert_same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
 def spy_training(monkeypatch) -> list[int]:
     """The members ``RunStore`` trains in this process, in order."""
     trained: list[int] = []
-    real = store_module.train_member
+    real = ensemble.train_members
 
-    def spy(config, dataset, member, **kw):
-        trained.append(member)
-        return real(config, dataset, member, **kw)
-    monkeypatch.setattr(store_module, "train_member", spy)
+    def spy(config, dataset, members, **kw):
+        trained.extend(members)
+        return real(config, dataset, members, **kw)
+    monkeypatch.setattr(ensemble, "train_members", spy)
     return trained
 
 
@@ -114,11 +117,10 @@ def files_of(folder: Path) -> list[str]:
     (dict(record_epochs=5), ["record_epochs must be a list of epochs", "got 5"]),
     (dict(device="tpu"), ["device must be one of cpu", "got 'tpu'"]),
     (dict(cache_dir=3), ["cache_dir must be a folder path or None", "(int)"]),
-    (dict(n_model=3), ["unknown parameter 'n_model' (did you mean 'n_models'?)"]),
 ])
 def test_bad_parameter_is_one_line_naming_it(params, words):
     with pytest.raises(ParameterError) as err:
-        check_parameters(min_models=2, **params)
+        EnsembleParameters.from_namespace(EnsembleParameters().values() | params)
     message = str(err.value)
     assert "\n" not in message and isinstance(err.value, ValueError)
     for word in words:
@@ -127,9 +129,14 @@ def test_bad_parameter_is_one_line_naming_it(params, words):
 
 
 def test_good_parameters_give_the_config():
-    config = check_parameters(min_models=2, device="cpu", cache_dir="/tmp/x", n_models=2, epochs=10,
-                              record_epochs=[5, 2])
-    assert config == RunConfig(n_models=2, epochs=10, record_epochs=(2, 5))
+    params = EnsembleParameters(device="cpu", cache_dir="/tmp/x", n_models=2, epochs=10, record_epochs=[5, 2])
+    assert params.base_config() == RunConfig(n_models=2, epochs=10, record_epochs=(2, 5), width=0.25, lr=0.01,
+                                             momentum=0.9)
+    with pytest.raises(ParameterError, match="unknown RunConfig field.*did you mean 'n_models'"):
+        RunConfig.from_dict({"n_model": 3})
+    with pytest.raises(ParameterError, match="parameters cell lacks interactive"):
+        EnsembleParameters.from_namespace({k: v for k, v in EnsembleParameters().values().items()
+                                           if k != "interactive"})
 
 
 def test_bad_parameter_in_the_notebook_fails_in_the_validation_cell(tmp_path):
@@ -141,7 +148,7 @@ def test_bad_parameter_in_the_notebook_fails_in_the_validation_cell(tmp_path):
     assert err.value.evalue == "n_models must be an integer >= 2 (consistency compares networks), got 1"
     failed = [c for c in nbformat.read(out, as_version=4).cells if c.cell_type == "code"
               and any(o.output_type == "error" for o in c.outputs)]
-    assert len(failed) == 1 and "check_parameters(" in failed[0].source
+    assert len(failed) == 1 and "Parameters.from_namespace(" in failed[0].source
     assert failed[0].execution_count == err.value.exec_count
     assert "torch" not in "".join(err.value.traceback)  # no frames from deep inside a library
 
@@ -152,9 +159,9 @@ CHILD = r'''
 import json, os, sys, time
 import torch
 torch.set_num_threads(1)
-from equalnets import store, train
-from equalnets.config import RunConfig
-from equalnets.data import Dataset
+from equalnets.engine import ensemble, store, train
+from equalnets.engine.config import RunConfig
+from equalnets.engine.data import Dataset
 
 root, config, data, fault, log, marker, out = sys.argv[1:8]
 config = RunConfig.from_dict(json.loads(config))
@@ -171,14 +178,15 @@ def pause(what):  # the parent kills us here
     open(marker, "w").close()
     time.sleep(300)
 
-real_member, real_epoch, real_fsync, real_replace = store.train_member, train.train_epoch, os.fsync, os.replace
+real_members, real_epoch, real_fsync, real_replace = ensemble.train_members, train.train_epoch, os.fsync, os.replace
 
-def member(config, data, m, **kw):
+def members(config, data, ms, **kw):
+    (m,) = ms  # the sequential strategy: one member at a time
     state.update(member=m, epochs=0)
     note(f"start {m}")
     if kind == "share":
         time.sleep(0.4)  # slow enough that the other process asks for members meanwhile
-    result = real_member(config, data, m, **kw)
+    result = real_members(config, data, ms, **kw)
     note(f"end {m}")
     return result
 
@@ -201,7 +209,7 @@ def replace(src, dst):
     if kind == "renamed" and name == f"member-{int(arg):04d}.{flag[0] if flag else 'npz'}":
         pause("after renaming " + name)
 
-store.train_member, train.train_epoch, os.fsync, os.replace = member, epoch, fsync, replace
+ensemble.train_members, train.train_epoch, os.fsync, os.replace = members, epoch, fsync, replace
 if kind == "share":  # start together
     open(marker, "w").close()
     while not os.path.exists(arg):
@@ -247,12 +255,13 @@ def log_lines(log: Path, word: str) -> list[int]:
 
 # Where the child is killed, the files it leaves (tmp: a hidden temporary file), and the members
 # a rerun must train. A member counts from the rename of its .npz on: only a kill after that keeps it.
-DONE_0 = ["config.json", "member-0000.npz", "member-0000.sha256"]
+DONE_0 = ["config.json", "member-0000.npz", "member-0000.sha256", "member-0000.weights.pt"]
 KILLS = {
     "epoch:1": (DONE_0, [1, 2, 3]),                                     # in member 1's second epoch
-    "writing:1": (DONE_0 + ["member-0001.sha256", "tmp"], [1, 2, 3]),   # its .npz half written
-    "renamed:1:sha256": (DONE_0 + ["member-0001.sha256"], [1, 2, 3]),   # its checksum in place, no .npz
-    "renamed:1": (DONE_0 + ["member-0001.npz", "member-0001.sha256"], [2, 3]),  # member 1 complete
+    "writing:1": (DONE_0 + ["member-0001.sha256", "member-0001.weights.pt", "tmp"], [1, 2, 3]),  # .npz half written
+    "renamed:1:weights.pt": (DONE_0 + ["member-0001.weights.pt"], [1, 2, 3]),  # its weights in place, nothing else
+    "renamed:1:sha256": (DONE_0 + ["member-0001.sha256", "member-0001.weights.pt"], [1, 2, 3]),  # no .npz yet
+    "renamed:1": (DONE_0 + ["member-0001.npz", "member-0001.sha256", "member-0001.weights.pt"], [2, 3]),  # complete
 }
 
 
@@ -278,7 +287,7 @@ def test_killed_runs_resume_without_loss_or_repeats(config, digits, reference, t
         kept = set(range(config.n_models)) - set(expected)  # complete before the kill: never trained again
         assert kept.isdisjoint(trained) and kept | set(trained) == set(range(config.n_models))
         assert_same(arrays_of(run), reference)  # as if never killed
-        assert files_of(folder) == ["config.json"] + [f"member-{m:04d}.{x}" for m in range(4) for x in ("npz", "sha256")]
+        assert files_of(folder) == ["config.json"] + [f"member-{m:04d}.{x}" for m in range(4) for x in ("npz", "sha256", "weights.pt")]
 
 
 def test_two_processes_share_one_run(config, digits, reference, tmp_path):
@@ -301,17 +310,17 @@ def test_a_claimed_member_is_awaited_then_trained_if_its_claimant_gives_up(confi
                                                                           monkeypatch, one_thread):
     """Another process holds member 1's claim and dies without writing it: we wait, then train it."""
     store = RunStore()
-    folder = store._prepare(config)
+    folder = store.prepare(config)
     claimant = open(folder / ".claim-0001", "a+")
     fcntl.flock(claimant, fcntl.LOCK_EX)  # another open file: conflicts as another process's claim does
     trained = spy_training(monkeypatch)
-    real = store_module.train_member
+    real = ensemble.train_members
 
-    def train_then_die(config, dataset, member, **kw):
-        if member == 3:  # the claimant dies while we wait for it (closing drops the flock, as death does)
+    def train_then_die(config, dataset, members, **kw):
+        if members == [3]:  # the claimant dies while we wait for it (closing drops the flock, as death does)
             threading.Timer(0.5, claimant.close).start()
-        return real(config, dataset, member, **kw)
-    monkeypatch.setattr(store_module, "train_member", train_then_die)
+        return real(config, dataset, members, **kw)
+    monkeypatch.setattr(ensemble, "train_members", train_then_die)
     started = time.monotonic()
     run = store.get_or_train(config, progress=False, dataset=digits)
     assert trained == [0, 2, 3, 1] and time.monotonic() - started >= 0.5
@@ -526,8 +535,8 @@ def test_full_disk_keeps_what_was_stored_and_says_what_to_do(config, digits, ref
     assert "free some space or set the environment variable EQUALNETS_CACHE or the notebook parameter cache_dir" in message
     assert "Members already stored are kept" in message
     folder = store.path(config)
-    assert files_of(folder) == ["config.json", "member-0000.npz", "member-0000.sha256",
-                                "member-0001.npz", "member-0001.sha256"]  # no half-written file
+    assert files_of(folder) == ["config.json"] + [f"member-{m:04d}.{x}" for m in range(2)
+                                                  for x in ("npz", "sha256", "weights.pt")]  # no half-written file
     trained = spy_training(monkeypatch)  # space freed
     assert_same(arrays_of(store.get_or_train(config, progress=False, dataset=digits)), reference)
     assert trained == [2, 3]

@@ -1,202 +1,38 @@
-"""Tests of equalnets.jumpout: the rate distribution, the q⁺ normalisation, the expectation of
-the output, eval mode, parameter checks, reproducibility, and the measurement helpers."""
+"""Tests of equalnets.methods.jumpout, the moment shift at a batch norm after dropout: the follower of a
+dropout layer, the shift itself, and the table over layers, rates and powers; with q⁺ per layer
+(equalnets.engine.train.active_fractions) on the same networks."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from equalnets.jumpout import (VARIANTS, Jumpout, active_fraction, active_fractions, build_cnn,
-                               build_mlp, dropout_factory, dropout_layers, expected_rate, follower,
-                               gain_verdict, make_dropout, moment_shift, sample_rates,
-                               shift_table, sigma_for_mean_rate, summarize)
+from equalnets.engine.config import RunConfig
+from equalnets.engine.models import network
+from equalnets.engine.train import active_fractions, dropout_layers
+from equalnets.methods.jumpout import follower, moment_shift, shift_table
 
 
-def half_active(n: int = 4000, d: int = 200, value: float = 2.0) -> torch.Tensor:
-    """(n, d) with exactly half of every row zero (the even columns) and the rest ``value``."""
-    x = torch.full((n, d), value)
-    x[:, ::2] = 0.0
-    return x
-
-
-# --------------------------------------------------------------------------- change 1: rates
-
-def test_sampled_rates_stay_in_bounds_and_have_the_closed_form_mean():
-    gen = torch.Generator().manual_seed(0)
-    rates = sample_rates(200_000, 0.2, 0.05, 0.4, gen)
-    assert float(rates.min()) >= 0.05 and float(rates.max()) <= 0.4 + 1e-7
-    assert float(rates.mean()) == pytest.approx(expected_rate(0.2, 0.05, 0.4), abs=2e-3)
-    # truncation at p_max really happens with these values, and small rates are the most likely
-    assert float((rates == 0.4).float().mean()) == pytest.approx(math.erfc(0.35 / (0.2 * math.sqrt(2))), abs=5e-3)
-    hist = torch.histc(rates[rates < 0.4], bins=5, min=0.05, max=0.4)
-    assert torch.all(hist[:-1] >= hist[1:])
-
-
-def test_expected_rate_without_truncation_is_the_half_normal_mean():
-    assert expected_rate(0.1, 0.0, 0.99) == pytest.approx(0.1 * math.sqrt(2 / math.pi), rel=1e-6)
-
-
-def test_sigma_for_mean_rate_inverts_expected_rate():
-    sigma = sigma_for_mean_rate(0.2, 0.0, 0.6)
-    assert expected_rate(sigma, 0.0, 0.6) == pytest.approx(0.2, abs=1e-9)
-    with pytest.raises(ValueError, match="mean"):
-        sigma_for_mean_rate(0.7, 0.0, 0.6)
-
-
-def test_layer_draws_one_rate_per_step_from_the_distribution():
-    layer = Jumpout(sample_rate=True, normalize_rate=False, rescale=False, sigma=0.15, p_min=0.02,
-                    p_max=0.5, generator=torch.Generator().manual_seed(1))
-    x = torch.ones(4, 50)
-    drawn = []
-    for _ in range(2000):
-        layer(x)
-        drawn.append(float(layer.last_rate))
-    drawn = np.array(drawn)
-    assert drawn.min() >= 0.02 and drawn.max() <= 0.5 + 1e-7
-    assert drawn.mean() == pytest.approx(expected_rate(0.15, 0.02, 0.5), abs=0.01)
-
-
-# --------------------------------------------------------------------------- change 2: q⁺
-
-def test_active_fraction_per_batch_and_per_sample():
-    x = torch.tensor([[1.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, -1.0]])
-    assert float(active_fraction(x)) == pytest.approx(0.5)
-    assert active_fraction(x, per="sample").flatten().tolist() == pytest.approx([0.25, 0.75])
-    with pytest.raises(ValueError, match="per"):
-        active_fraction(x, per="layer")
-
-
-@pytest.mark.parametrize("q_mode", ["batch", "sample"])
-def test_normalisation_makes_the_effective_rate_the_intended_one(q_mode):
+def small_cnn() -> nn.Sequential:
+    """Two conv blocks (4, 8 channels) and a dense layer of 8, batch norm, plain dropout 0.2: layers 4, 9
+    and 14 are dropout, the first two feed a conv / linear layer followed by batch norm."""
     torch.manual_seed(0)
-    p = 0.2
-    x = half_active()  # q⁺ = 0.5 exactly, per batch and per sample
-    layer = Jumpout(p, sample_rate=False, normalize_rate=True, rescale=False, q_mode=q_mode)
-    out = layer(x)
-    active = x > 0
-    dropped_active = (active & (out == 0)).float()
-    # a fraction p of all units is switched off (effective rate p'·q⁺ = p) ...
-    assert float(dropped_active.mean()) == pytest.approx(p, abs=0.005)
-    # ... i.e. p/q⁺ = 0.4 of the active ones
-    assert float(dropped_active.sum() / active.sum()) == pytest.approx(p / 0.5, abs=0.01)
-    assert float(layer.last_q_plus) == pytest.approx(0.5)
-    assert float(layer.last_effective_rate) == pytest.approx(0.4)
-
-
-def test_without_normalisation_only_p_times_q_plus_of_the_layer_is_switched_off():
-    torch.manual_seed(0)
-    x = half_active()
-    out = nn.Dropout(0.2)(x)  # plain dropout: the effective rate is p·q⁺ = 0.1
-    assert float(((x > 0) & (out == 0)).float().mean()) == pytest.approx(0.1, abs=0.005)
-
-
-def test_normalised_rate_is_capped_and_an_all_zero_input_passes_through():
-    x = torch.zeros(10, 20)
-    x[:, 0] = 1.0  # q⁺ = 0.05, p/q⁺ = 4 → capped at max_rate
-    layer = Jumpout(0.2, sample_rate=False, normalize_rate=True, rescale=False, max_rate=0.9)
-    layer(x)
-    assert float(layer.last_effective_rate) == pytest.approx(0.9)
-    zeros = torch.zeros(3, 5)
-    assert torch.equal(layer(zeros), zeros)
-
-
-# --------------------------------------------------------------------------- change 3 and the mean
-
-@pytest.mark.parametrize("variant", ["dropout", "sampled", "normalised"])
-def test_output_expectation_equals_input_without_rescaling(variant):
-    torch.manual_seed(0)
-    layer = make_dropout(variant, p=0.3, sigma=0.2, p_min=0.0, p_max=0.6)
-    x = torch.rand(1, 300) + 0.5  # all active
-    mean = torch.stack([layer(x.expand(2000, -1)).mean(0) for _ in range(5)]).mean(0)
-    assert torch.allclose(mean, x[0], rtol=0.03)
-
-
-def test_rescaled_output_expectation_is_the_documented_fraction_of_the_input():
-    torch.manual_seed(0)
-    p, power = 0.3, 0.75
-    layer = Jumpout(p, sample_rate=False, normalize_rate=False, rescale=True, rescale_power=power)
-    x = torch.rand(1, 300) + 0.5
-    mean = layer(x.expand(20000, -1)).mean(0)
-    factor = (1 - p) ** (1 - power)  # ≈ 0.915: the mean is deliberately not kept
-    assert torch.allclose(mean, factor * x[0], rtol=0.03)
-    assert not torch.allclose(mean, x[0], rtol=0.05)
-
-
-def test_all_switches_off_is_inverted_dropout():
-    torch.manual_seed(0)
-    layer = Jumpout(0.25, sample_rate=False, normalize_rate=False, rescale=False)
-    out = layer(torch.ones(1000, 100))
-    values = torch.unique(out)
-    assert len(values) == 2 and values[0] == 0.0 and float(values[1]) == pytest.approx(1 / 0.75)
-    assert float((out == 0).float().mean()) == pytest.approx(0.25, abs=0.01)
-
-
-# --------------------------------------------------------------------------- modes, checks, seeds
-
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_eval_mode_is_the_identity(variant):
-    layer = make_dropout(variant, p=0.3).eval()
-    x = torch.randn(8, 3, 4, 4).relu()
-    assert torch.equal(layer(x), x)
-
-
-@pytest.mark.parametrize("kwargs, name", [
-    (dict(sigma=0.0), "sigma"), (dict(sigma=-1.0), "sigma"), (dict(p_min=0.5, p_max=0.4), "p_min"),
-    (dict(p=1.0), "p"), (dict(p=-0.1), "p"), (dict(p_max=1.0), "p_max"), (dict(p_min=-0.1), "p_min"),
-    (dict(max_rate=1.0), "max_rate"), (dict(rescale_power=0.0), "rescale_power"),
-    (dict(q_mode="layer"), "q_mode"),
-])
-def test_bad_parameters_raise_naming_the_argument(kwargs, name):
-    with pytest.raises(ValueError, match=name):
-        Jumpout(**kwargs)
-
-
-def test_bad_variant_and_arch_names_raise():
-    with pytest.raises(ValueError, match="variant"):
-        make_dropout("gaussian")
-    with pytest.raises(ValueError, match="p"):
-        dropout_factory("dropout", p=1.5)
-
-
-def test_reproducible_under_a_generator_and_under_the_global_seed():
-    x = torch.rand(64, 32)
-
-    def run(gen=None, seed=None):
-        if seed is not None:
-            torch.manual_seed(seed)
-        layer = Jumpout(generator=gen)
-        return torch.stack([layer(x) for _ in range(3)])
-
-    assert torch.equal(run(torch.Generator().manual_seed(3)), run(torch.Generator().manual_seed(3)))
-    assert not torch.equal(run(torch.Generator().manual_seed(3)), run(torch.Generator().manual_seed(4)))
-    assert torch.equal(run(seed=5), run(seed=5))
-
-
-# --------------------------------------------------------------------------- networks and measurements
-
-def test_builders_place_a_dropout_after_every_relu_and_train():
-    for model in (build_cnn(1, 32, 10, dropout=dropout_factory("jumpout")),
-                  build_mlp(1024, 10, dropout=dropout_factory("dropout", p=0.1))):
-        n_relu = sum(isinstance(m, nn.ReLU) for m in model.modules())
-        assert len(dropout_layers(model)) == n_relu
-        out = model(torch.randn(5, 1, 32, 32))
-        assert out.shape == (5, 10)
-        out.sum().backward()
+    config = RunConfig(arch="cnn", hidden=(4, 8, 8), batch_norm=True, dropout_p=0.2)
+    return network(config, in_channels=1, image_size=16, n_classes=3)
 
 
 def test_active_fractions_by_layer_and_follower():
-    torch.manual_seed(0)
-    model = build_cnn(1, 16, 3, dropout=dropout_factory("dropout", p=0.2), widths=(4, 8), hidden=8)
+    model = small_cnn().train()
     q = active_fractions(model, torch.randn(20, 1, 16, 16))
-    assert set(q) == set(dropout_layers(model))
+    assert set(q) == set(dropout_layers(model)) == {"4", "9", "14"}
     assert all(0.0 < v < 1.0 for v in q.values())
     assert model.training  # the mode is restored
     assert isinstance(follower(model, "4")[-1], nn.Conv2d)
     assert [type(m) for m in follower(model, "9")] == [nn.Flatten, nn.Linear]
+    with pytest.raises(ValueError, match="name"):
+        follower(model, "99")
 
 
 def test_moment_shift_zero_rate_is_no_shift_and_dropout_inflates_training_variance():
@@ -212,36 +48,16 @@ def test_moment_shift_zero_rate_is_no_shift_and_dropout_inflates_training_varian
     m5, v5 = moment_shift(h, lin, rate=0.4, power=0.5, generator=torch.Generator().manual_seed(7))
     assert np.median(np.abs(m5)) > np.median(np.abs(m1))  # power 0.5 moves the mean instead
     assert np.median(np.abs(np.log(v5))) < np.median(np.abs(np.log(v1)))
+    with pytest.raises(ValueError, match="rate"):
+        moment_shift(h, lin, rate=1.0)
 
 
 def test_shift_table_covers_the_layers_that_feed_a_batch_norm():
-    torch.manual_seed(0)
-    model = build_cnn(1, 16, 3, dropout=dropout_factory("dropout", p=0.2), widths=(4, 8), hidden=8)
+    model = small_cnn()
     table = shift_table(model, torch.randn(50, 1, 16, 16), rates=[0.1, 0.3], powers=[1.0, 0.75])
     assert set(table.layer) == {"4", "9"}  # the head's dropout feeds the output layer, no BN
     assert len(table) == (8 + 8) * 2 * 2
-
-
-def test_gain_verdict_rule_and_summary():
-    assert gain_verdict([0.80, 0.81, 0.82], [0.90, 0.91, 0.92])[2] == "reproduced"
-    assert gain_verdict([0.80, 0.82, 0.84], [0.81, 0.83, 0.85])[2] == "partly"
-    assert gain_verdict([0.80, 0.81], [0.79, 0.80])[2] == "not reproduced"
-    import pandas as pd
-    runs = pd.DataFrame(dict(arch="cnn", variant=["a", "a", "b"], seed=[0, 1, 0],
-                             test_acc=[0.5, 0.7, 0.6], train_seconds=[1.0, 3.0, 2.0]))
-    s = summarize(runs).set_index("variant")
-    assert s.loc["a", "acc_mean"] == pytest.approx(0.6) and s.loc["a", "acc_sd"] == pytest.approx(math.sqrt(0.02))
-    assert s.loc["b", "acc_sd"] == 0.0 and s.loc["b", "n"] == 1
-
-
-def test_active_fraction_explorer_builds_and_redraws():
-    widgets = pytest.importorskip("ipywidgets")
-    import matplotlib
-    matplotlib.use("Agg")
-    import pandas as pd
-    from equalnets.jumpout import active_fraction_explorer
-    active = pd.DataFrame(dict(arch="cnn", variant=["dropout"] * 4, seed=0, epoch=[0, 1, 0, 1],
-                               layer=["4", "4", "9", "9"], q_plus=[0.5, 0.6, 0.4, 0.3]))
-    box = active_fraction_explorer(active, p=0.1)
-    assert isinstance(box, widgets.VBox)
-    box.children[0].children[2].value = "9"  # choosing a layer redraws without error
+    assert list(table.columns) == ["layer", "rate", "power", "unit", "mean_shift", "var_ratio"]
+    again = shift_table(model, torch.randn(50, 1, 16, 16), rates=[0.1], powers=[1.0])
+    assert model.training  # the mode is restored
+    assert len(again) == 16

@@ -2,14 +2,44 @@ import pytest
 import torch
 from torch import nn
 
-from equalnets.models import ARCHITECTURES, build_model, count_parameters
+from equalnets.engine.config import ARCHITECTURES, SMALL_ARCHS, RunConfig
+from equalnets.engine.layers import Jumpout
+from equalnets.engine.models import build_model, count_parameters, network
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 @pytest.mark.parametrize("channels, size", [(1, 32), (3, 32), (1, 8)])
 def test_output_shape(arch, channels, size):
-    model = build_model(arch, in_channels=channels, image_size=size, n_classes=7, width=0.25)
+    size_kw = {"hidden": (8, 6)} if arch in SMALL_ARCHS else {"width": 0.25}
+    model = build_model(arch, in_channels=channels, image_size=size, n_classes=7, **size_kw)
     assert model(torch.randn(2, channels, size, size)).shape == (2, 7)
+
+
+def test_small_networks_of_parts_two_and_three():
+    # Part II's CNN: conv3x3-ReLU-pool per conv width, dense ReLU, output; with or without every bias.
+    cnn = network(RunConfig(arch="cnn", hidden=(16, 32, 64), dropout=False), in_channels=1, image_size=8, n_classes=10)
+    assert [type(m).__name__ for m in cnn] == ["Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "MaxPool2d",
+                                               "Flatten", "Linear", "ReLU", "Linear"]
+    assert cnn[7].in_features == 32 * 2 * 2 and all(m.bias is not None for m in cnn if hasattr(m, "bias"))
+    no_bias = network(RunConfig(arch="cnn", hidden=(16, 32, 64), dropout=False, bias=False), in_channels=1,
+                      image_size=8, n_classes=10)
+    assert all(getattr(m, "bias", None) is None for m in no_bias)
+    # Part III's CNN: batch norm after every weighted layer but the last (which keeps its bias), Jumpout after every ReLU.
+    bn = network(RunConfig(arch="cnn", hidden=(8, 16, 32, 64), batch_norm=True, dropout_kind="jumpout"),
+                 in_channels=1, image_size=32, n_classes=10)
+    kinds = [type(m).__name__ for m in bn]
+    assert kinds[:5] == ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d", "Jumpout"] and kinds.count("Jumpout") == 4
+    assert bn[0].bias is None and bn[-1].bias is not None
+    drawn = [m for m in bn if isinstance(m, Jumpout)][0]
+    assert drawn.sample_rate and drawn.normalize_rate and drawn.rescale and drawn.p == 0.1
+    mlp = network(RunConfig(arch="mlp", hidden=(256, 256), dropout_p=0.2), in_channels=1, image_size=32,
+                  n_classes=10)
+    assert [type(m).__name__ for m in mlp] == ["Flatten", "Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout",
+                                               "Linear"] and mlp[3].p == 0.2 and mlp[1].in_features == 1024
+    for bad in (dict(arch="mlp"), dict(arch="mlp", hidden=(4,), width=0.5), dict(arch="st-vgg", hidden=(4,)),
+                dict(arch="st-vgg", batch_norm=True), dict(arch="cnn", hidden=(4,))):
+        with pytest.raises(ValueError, match="hidden|width|batch_norm"):
+            RunConfig(**bad)
 
 
 def _manual_st_vgg_count(channels: int, classes: int) -> int:
@@ -85,7 +115,7 @@ def test_resnet18_is_torchvisions_with_a_small_stem_and_width():
 def test_densenet_is_torchvisions_with_a_small_stem_and_width():
     from torchvision.models import DenseNet
 
-    from equalnets.models import DENSENET_BLOCKS
+    from equalnets.engine.models import DENSENET_BLOCKS
 
     model = build_model("densenet", in_channels=1, image_size=32, n_classes=5, width=0.25)
     assert isinstance(model, DenseNet)
@@ -123,7 +153,7 @@ def test_zoo_networks_reject_other_activations():
 
 
 def test_zoo_networks_are_run_config_architectures():
-    from equalnets.config import ParameterError, RunConfig
+    from equalnets.engine.config import ParameterError, RunConfig
 
     assert RunConfig(arch="resnet-18", width=0.125).arch == "resnet-18"
     assert RunConfig(arch="densenet").key != RunConfig(arch="resnet-18").key

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from equalnets import scores
+from equalnets.analysis import scores
 
 
 def test_consistency_hand_computed():
@@ -81,3 +81,46 @@ def test_independent_errors_keeps_per_class_accuracy():
 def test_bad_input_names_the_argument(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_forgetting_events_and_epoch_learned_by_hand():
+    # member 0: right, wrong, right, right; member 1: wrong, right, wrong, wrong (example 0);
+    # example 1: always right for both
+    c = np.array([[[1, 1], [0, 1], [1, 1], [1, 1]],
+                  [[0, 1], [1, 1], [0, 1], [0, 1]]], dtype=bool)
+    np.testing.assert_allclose(scores.forgetting_events(c), [(1 + 1) / 2, 0])
+    epochs = np.array([1, 2, 5, 10])
+    # member 0 learns example 0 for good at epoch 5; member 1 is wrong at the end: 10 + 1
+    np.testing.assert_allclose(scores.epoch_learned(c, epochs), [(5 + 11) / 2, 1])
+    with pytest.raises(ValueError, match="correct"):
+        scores.forgetting_events(c.astype(int))
+    with pytest.raises(ValueError, match="epochs"):
+        scores.epoch_learned(c, epochs[:3])
+    with pytest.raises(ValueError, match="correct"):
+        scores.epoch_learned(np.zeros((2, 0, 3), bool), np.array([]))
+
+
+def test_aum_and_data_map_by_hand():
+    margin = np.array([[[1.0, -2.0], [3.0, -2.0]], [[-1.0, 0.0], [1.0, 0.0]]])  # (N=2, E=2, M=2)
+    np.testing.assert_allclose(scores.aum(margin), [1.0, -1.0])
+    p = np.array([[[0.2, 1.0], [0.6, 1.0]], [[0.4, 0.0], [0.4, 0.5]]])
+    confidence, variability = scores.data_map(p)
+    np.testing.assert_allclose(confidence, [0.4, 0.625])
+    np.testing.assert_allclose(variability, [(0.2 + 0.0) / 2, (0.0 + 0.25) / 2])
+    with pytest.raises(ValueError, match="p_label"):
+        scores.data_map(p + 1)
+    with pytest.raises(ValueError, match="margin"):
+        scores.aum(margin[0])
+
+
+def test_learning_speed_weights_uneven_epochs_and_speed_leaves_out_epoch_0():
+    c = np.array([[0.0, 1.0], [1.0, 1.0]])          # recorded at epochs 1 and 4
+    np.testing.assert_allclose(scores.learning_speed(c), [0.5, 1.0])
+    np.testing.assert_allclose(scores.learning_speed(c, np.array([1, 4])), [0.75, 1.0])  # epoch 4 stands for 2-4
+    pred = np.array([[[1, 0], [0, 0], [0, 0]], [[1, 1], [0, 1], [0, 0]]])  # (N=2, E=3, M=2), labels 0
+    labels = np.array([0, 0])
+    np.testing.assert_allclose(scores.speed(pred, labels, np.array([0, 1, 3])), [1.0, (0.5 + 2 * 1.0) / 3])
+    with pytest.raises(ValueError, match="epochs"):
+        scores.learning_speed(c, np.array([0, 4]))
+    with pytest.raises(ValueError, match="training epoch"):
+        scores.speed(pred[:, :1], labels, np.array([0]))

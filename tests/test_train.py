@@ -3,9 +3,13 @@ import pytest
 import torch
 from torch import nn
 
-from equalnets.config import RunConfig
-from equalnets.store import RunStore
-from equalnets.train import DivergenceError, fit_model, record_predictions, step_lr, train_member
+from equalnets.engine.config import RunConfig
+from equalnets.engine.store import RunStore
+from equalnets.engine.train import DivergenceError, predict_logits, records_from_logits, step_lr, train_members
+
+
+def train_member(config, data, member, **kw):
+    return train_members(config, data, [member], **kw)[0].arrays
 
 
 def test_record_predictions_by_hand():
@@ -15,7 +19,7 @@ def test_record_predictions_by_hand():
         model[1].bias.zero_()
     x = torch.tensor([[[[2.0, 0.0]]], [[[0.0, 1.0]]]])  # logits (2, 0, 0) and (0, 1, 0)
     y = torch.tensor([0, 2])
-    rec = record_predictions(model, x, y)
+    rec = records_from_logits(predict_logits(model, x), y)
     np.testing.assert_array_equal(rec["pred"], [0, 1])
     p0 = np.exp(2) / (np.exp(2) + 2)
     np.testing.assert_allclose(rec["p_label"].astype(float), [p0, 1 / (np.e + 2)], rtol=1e-3)
@@ -44,14 +48,3 @@ def test_divergence_is_an_error_naming_the_config(tiny_config):
     config = RunConfig.from_dict(tiny_config.to_dict() | {"lr": 1e6, "momentum": 0.0, "epochs": 3})
     with pytest.raises(DivergenceError, match="lower learning rate"):
         train_member(config, RunStore.dataset_for(config), 0, progress=False)
-
-
-def test_fit_model_learns_and_validates():
-    torch.manual_seed(0)
-    x = torch.randn(200, 1, 2, 2)
-    y = (x.flatten(1).sum(1) > 0).long()
-    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
-    losses = fit_model(model, x, y, epochs=5, lr=0.5, batch_size=20, progress=False)
-    assert losses[-1] < losses[0]
-    with pytest.raises(ValueError, match="epochs"):
-        fit_model(model, x, y, epochs=0, lr=0.1)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from equalnets import trajectories as tj
+from equalnets.analysis import trajectories as tj
 
 
 def test_majority_label_hand_computed():

@@ -1,0 +1,94 @@
+"""Jumpout's measurements (Wang, Zhou & Bilmes, ICML 2019, its §3.3): the train/test shift of the
+moments that a batch norm after a dropout layer sees.
+
+In training the batch norm sees ``next_layer(dropout(h))``, with the kept units scaled by
+``(1 − p)^(−power)``; at test time ``next_layer(h)``. ``power = 1`` (plain dropout) keeps the mean
+and not the variance, ``power = 0.5`` the reverse, and Jumpout's 0.75 sits between. The Jumpout
+layer itself is :class:`equalnets.engine.layers.Jumpout`; ``q⁺`` per layer is measured by
+:func:`equalnets.engine.train.active_fractions`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ..engine.checks import check_probability
+from ..engine.layers import DROPOUT_TYPES
+from ..engine.train import capture_inputs
+
+
+def follower(model: nn.Sequential, name: str) -> nn.Sequential:
+    """The modules after the layer ``name`` of a ``Sequential`` up to and including the first
+    convolution or linear layer: what turns the dropout output into the next pre-activation."""
+    names = [n for n, _ in model.named_children()]
+    if name not in names:
+        raise ValueError(f"name must be a child of the model ({', '.join(names)}), got {name!r}")
+    out = []
+    for child in list(model.children())[names.index(name) + 1:]:
+        out.append(child)
+        if isinstance(child, (nn.Conv2d, nn.Linear)):
+            return nn.Sequential(*out)
+    raise ValueError(f"no convolution or linear layer follows {name!r}")
+
+
+def _unit_moments(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and variance per unit (channel) over the batch and any spatial axes, as batch norm
+    computes them: ``(n, C, ...) -> (C,), (C,)``."""
+    dims = [0] + list(range(2, y.dim()))
+    return y.mean(dims), y.var(dims, unbiased=False)
+
+
+@torch.no_grad()
+def moment_shift(h: torch.Tensor, next_layer: nn.Module, *, rate: float, power: float = 1.0,
+                 generator: torch.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Train/test mismatch of what a batch norm after ``next_layer`` sees, per unit.
+
+    ``h``: the (post-ReLU) input of a dropout layer, ``(n, ...)``. In training the batch norm
+    sees ``next_layer(dropout(h))``, with rate ``rate`` and kept units scaled by
+    ``(1 − rate)^(−power)``; at test time ``next_layer(h)``. Returns, per output unit, the mean
+    shift in units of the training standard deviation ``(μ_test − μ_train)/σ_train`` and the
+    variance ratio ``σ²_test/σ²_train``: ``(C,), (C,)``. Both are 0 and 1 without a mismatch.
+    """
+    check_probability("rate", rate)
+    device = generator.device if generator is not None else h.device
+    keep = (torch.rand(h.shape, generator=generator, device=device) >= rate).to(h.dtype).to(h.device)
+    m_train, v_train = _unit_moments(next_layer(h * keep * (1 - rate) ** (-power)))
+    m_test, v_test = _unit_moments(next_layer(h))
+    sd = v_train.clamp_min(1e-12).sqrt()
+    return ((m_test - m_train) / sd).cpu().numpy(), (v_test / v_train.clamp_min(1e-12)).cpu().numpy()
+
+
+def shift_table(model: nn.Sequential, x: torch.Tensor, *, rates: list[float],
+                powers: list[float], seed: int = 0) -> pd.DataFrame:
+    """:func:`moment_shift` for every dropout layer of ``model`` that feeds a batch norm (its
+    follower's next module is ``BatchNorm``), each rate and each rescaling power, on the inputs
+    the trained ``model`` gives in eval mode. Columns: ``layer, rate, power, unit, mean_shift,
+    var_ratio``; one row per output unit."""
+    children = dict(model.named_children())
+    names = list(children)
+    targets = {}
+    for name, module in children.items():
+        if not isinstance(module, DROPOUT_TYPES):
+            continue
+        nxt = follower(model, name)
+        after = names.index(name) + len(nxt) + 1
+        if after < len(names) and isinstance(children[names[after]], (nn.BatchNorm1d, nn.BatchNorm2d)):
+            targets[name] = nxt
+    was_training = model.training
+    model.eval()
+    try:
+        inputs = capture_inputs(model, x, {n: children[n] for n in targets})
+    finally:
+        model.train(was_training)
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    rows = []
+    for name, nxt in targets.items():
+        for rate in rates:
+            for power in powers:
+                mean_shift, var_ratio = moment_shift(inputs[name], nxt, rate=rate, power=power, generator=gen)
+                rows += [dict(layer=name, rate=rate, power=power, unit=u, mean_shift=float(m),
+                              var_ratio=float(v)) for u, (m, v) in enumerate(zip(mean_shift, var_ratio))]
+    return pd.DataFrame(rows)

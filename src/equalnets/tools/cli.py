@@ -1,0 +1,116 @@
+"""``python -m equalnets``: execute the book's notebooks with a profile and build the site.
+
+    python -m equalnets book [--profile quick] [--only NAME ...] [--no-site] [--strict] [EXECUTOR]
+    python -m equalnets run NAME [--profile quick] [-p KEY VALUE ...] [EXECUTOR]
+    python -m equalnets site [--strict]
+    python -m equalnets list
+    python -m equalnets bench [--quick] [--n-models N] [--epochs E] [--width W] [--reps R] [--device cuda]
+    python -m equalnets bench --paper-s3 [--device cuda] [--n-models N] [--epochs E] [--precision bf16]
+
+EXECUTOR: ``--executor ray [--address HEAD:6379] [--num-cpus C] [--num-gpus G]`` trains the
+notebooks' ensembles on a Ray cluster, one task per member (in the notebooks that declare the
+parameters executor, ray_address, num_cpus, num_gpus).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import yaml
+
+from .bench import RESULTS, paper_s3, report, write_result
+from ..engine.distributed import EXECUTORS, check_executor
+from .book import PROFILES, NotebookFailed, build_book, build_site, project_root, toc_notebooks
+
+
+def _overrides(pairs: list[list[str]] | None) -> dict:
+    # Values are read as YAML, as papermill's -y does: 20 -> int, 0.1 -> float, none -> None.
+    return {key: yaml.safe_load(value) for key, value in (pairs or [])}
+
+
+def _add_executor_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("where the ensembles are trained (notebook parameters executor, "
+                                      "ray_address, num_cpus, num_gpus)")
+    group.add_argument("--executor", choices=EXECUTORS, help="local (this process) or ray (one Ray task per member)")
+    group.add_argument("--address", help="the Ray cluster to join, e.g. HEAD:6379 (default: $RAY_ADDRESS, else a "
+                                         "new local cluster)")
+    group.add_argument("--num-cpus", type=float, help="CPUs per member (Ray task; default 1)")
+    group.add_argument("--num-gpus", type=float, help="GPUs per member, fractions allowed (default: 1 with "
+                                                      "device cuda, else 0)")
+
+
+def _executor(args: argparse.Namespace) -> dict:
+    """The notebook parameters the executor options set (only those given), checked."""
+    check_executor(args.executor or "local", num_cpus=args.num_cpus, num_gpus=args.num_gpus, address=args.address)
+    given = {"executor": args.executor, "ray_address": args.address, "num_cpus": args.num_cpus,
+             "num_gpus": args.num_gpus}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="equalnets", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    book = sub.add_parser("book", help="execute every notebook of the table of contents, then build the site")
+    book.add_argument("--profile", default="quick", choices=PROFILES)
+    book.add_argument("--only", nargs="+", metavar="NAME", help="execute only these notebooks")
+    book.add_argument("--no-site", action="store_true", help="execute notebooks, skip the site build")
+    book.add_argument("--strict", action="store_true", help="Sphinx warnings are errors")
+    book.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"),
+                      help="override a parameter of every executed notebook")
+    _add_executor_options(book)
+    run = sub.add_parser("run", help="execute one notebook into the book")
+    run.add_argument("name")
+    run.add_argument("--profile", default="quick", choices=PROFILES)
+    run.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"))
+    _add_executor_options(run)
+    site = sub.add_parser("site", help="build the site from the executed notebooks")
+    site.add_argument("--strict", action="store_true")
+    sub.add_parser("list", help="list the book's notebooks")
+    bench = sub.add_parser("bench", help="benchmark the ensemble engine against a typical training loop")
+    bench.add_argument("--quick", action="store_true", help="a ~1-minute run (N=2, 1 epoch, 2 repetitions)")
+    bench.add_argument("--out", help="JSON file to write (default benchmarks/results/bench-<quick|default>.json)")
+    bench.add_argument("--n-models", type=int, help="networks per ensemble")
+    bench.add_argument("--epochs", type=int, help="training epochs")
+    bench.add_argument("--width", type=float, help="st-VGG width")
+    bench.add_argument("--reps", type=int, help="repetitions of every timing")
+    bench.add_argument("--device", help="cpu or cuda")
+    bench.add_argument("--paper-s3", action="store_true",
+                       help="time only our engine on the paper's §3 run (N=100, 140 epochs, width 1; fewer by "
+                            "--n-models/--epochs, then projected) against the 15-minute GPU target")
+    bench.add_argument("--precision", help="fp32 or bf16 (with --paper-s3)")
+    bench.add_argument("--engine", default="auto", help="auto, batched or sequential (with --paper-s3)")
+    args = parser.parse_args(argv)
+    if args.command == "bench":
+        try:
+            if args.paper_s3:
+                device = args.device or "cpu"
+                result = paper_s3(device=device, n_models=args.n_models or 100, epochs=args.epochs or 140,
+                                  engine=args.engine, precision=args.precision)
+                default = RESULTS / ("paper-s3-" + device.replace(":", "") + ".json")
+                print(f"wrote {write_result(result, args.out or default)}")
+                return 0
+            report(quick=args.quick, out=args.out, n_models=args.n_models, epochs=args.epochs,
+                       width=args.width, reps=args.reps, device=args.device)
+        except ValueError as err:
+            print(f"equalnets: {err}", file=sys.stderr)
+            return 1
+        return 0
+
+    root = project_root()
+    try:
+        if args.command == "book":
+            build_book(root, args.profile, args.only, _overrides(args.param), site=not args.no_site,
+                       strict=args.strict, executor=_executor(args))
+        elif args.command == "run":
+            build_book(root, args.profile, [args.name], _overrides(args.param), site=False,
+                       executor=_executor(args))
+        elif args.command == "site":
+            build_site(root, strict=args.strict)
+        else:
+            print("\n".join(toc_notebooks(root)))
+    except (NotebookFailed, ValueError, FileNotFoundError, RuntimeError) as err:
+        print(f"equalnets: {err}", file=sys.stderr)
+        return 1
+    return 0
+
