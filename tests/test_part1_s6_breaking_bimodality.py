@@ -55,7 +55,7 @@ def test_parameters_bad_value_names_it(name, value):
 def test_ensemble_rescorer_trains_on_the_rows(tiny_config):
     rows = np.arange(0, 100, 2)
     logged = []
-    rescore = s6.ensemble_rescorer(tiny_config, log=logged.append)
+    rescore = s6.ensemble_rescorer(tiny_config, s6.Parameters(interactive=False), log=logged.append)
     score = rescore(rows)
     assert score.shape == (50,) and ((score >= 0) & (score <= 1)).all()
     assert "rescored 50 rows" in logged[0]

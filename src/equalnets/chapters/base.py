@@ -21,7 +21,8 @@ import torch
 from ..engine.checks import ParameterError, check_bool, check_device, check_folder, check_int
 from ..engine.config import RunConfig
 from ..engine.data import Dataset
-from ..engine.store import Run, open_run
+from ..engine.distributed import check_executor
+from ..engine.store import Run, RunStore, open_run
 
 P = TypeVar("P", bound="ChapterParameters")
 
@@ -34,6 +35,10 @@ class ChapterParameters:
     device: str = "cpu"             # cpu or cuda
     cache_dir: str | None = None    # run-store folder (None: $EQUALNETS_CACHE or ~/.cache/equalnets/runs)
     interactive: bool = True        # widgets and progress bars (JupyterLab); batch runs set False
+    executor: str = "local"         # local, or ray: one Ray task per missing network
+    ray_address: str | None = None  # the Ray cluster (None: $RAY_ADDRESS, else a local one)
+    num_cpus: float | None = None   # CPUs per network on Ray (None: 1)
+    num_gpus: float | None = None   # GPUs per network on Ray, fractions allowed (None: 1 on cuda, else 0)
 
     def __post_init__(self) -> None:
         if not isinstance(self.profile, str):
@@ -41,6 +46,8 @@ class ChapterParameters:
         check_device(self.device)
         check_folder("cache_dir", self.cache_dir, "$EQUALNETS_CACHE or ~/.cache/equalnets/runs")
         check_bool("interactive", self.interactive)
+        check_executor(self.executor, num_cpus=self.num_cpus, num_gpus=self.num_gpus, address=self.ray_address,
+                       device=self.device)
         self.check()
 
     def check(self) -> None:
@@ -73,11 +80,20 @@ class ChapterParameters:
         """Name → value of every parameter."""
         return {name: getattr(self, name) for name in self.names()}
 
+    def train_options(self) -> dict[str, Any]:
+        """How this chapter's missing networks are trained (``RunStore.get_or_train``'s options): on its
+        device, by its executor, with progress bars when interactive (one log line per network otherwise)."""
+        return {"device": self.device, "progress": self.interactive, "executor": self.executor,
+                "num_cpus": self.num_cpus, "num_gpus": self.num_gpus, "address": self.ray_address}
+
+    def store(self) -> RunStore:
+        """This chapter's run store."""
+        return RunStore(self.cache_dir)
+
     def open(self, config: RunConfig, dataset: Dataset | None = None) -> tuple[Run, Dataset]:
-        """The run of ``config`` from this chapter's store (trained first where missing; progress bars
-        when interactive, one log line per network otherwise) and its data set."""
-        return open_run(config, cache_dir=self.cache_dir, device=self.device, progress=self.interactive,
-                        dataset=dataset)
+        """The run of ``config`` from this chapter's store (trained first where missing, see
+        :meth:`train_options`) and its data set."""
+        return open_run(config, cache_dir=self.cache_dir, dataset=dataset, **self.train_options())
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ and looks bi-modal for that reason alone. Such *collapsed* epochs
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Mapping
 
 import numpy as np
@@ -25,8 +24,8 @@ from ..analysis.claims import ClaimsTable
 from ..analysis.subsets import HardSet, Rescore, by_difficulty, class_shares, iterative_hard_subset
 from ..engine.checks import check_choice, check_float, check_int, check_record_epochs
 from ..engine.config import OPTIMIZERS, RunConfig
-from ..engine.store import SPLITS, Run, RunStore
-from .base import EnsembleParameters
+from ..engine.store import SPLITS, Run
+from .base import ChapterParameters, EnsembleParameters
 
 TITLE = "§6 when bi-modality breaks"
 #: The two ensembles trained on part of the training set: the hard set and its random control.
@@ -116,17 +115,17 @@ def subset_template(params: Parameters) -> RunConfig:
                                         record_epochs=params.subset_record_epochs, batch_size=params.subset_batch_size)
 
 
-def ensemble_rescorer(config: RunConfig, *, cache_dir: str | Path | None = None, device: str = "cpu",
-                      progress: bool = False, log: Callable[[str], None] | None = print) -> Rescore:
+def ensemble_rescorer(config: RunConfig, params: ChapterParameters, *,
+                      log: Callable[[str], None] | None = print) -> Rescore:
     """A ``rescore`` for ``subsets.iterative_hard_subset``: train ``config`` on the given rows (through
-    the run store, so a rerun loads it) and return their learning speed, the consistency of each
-    row averaged over the recorded epochs."""
-    store = RunStore(cache_dir)
+    the chapter's run store, so a rerun loads it) and return their learning speed, the consistency of
+    each row averaged over the recorded epochs."""
+    store = params.store()
     dataset = store.dataset_for(config)
 
     def rescore(rows: np.ndarray) -> np.ndarray:
-        run = store.get_or_train(config.replace(train_subset=[int(r) for r in rows]), device=device, dataset=dataset,
-                                 progress=progress)
+        run = store.get_or_train(config.replace(train_subset=[int(r) for r in rows]), dataset=dataset,
+                                 **params.train_options())
         cons = scores.consistency(run.train.pred, run.train.labels)[:, rows]   # (E, k): the rows trained on
         if log is not None:
             log(f"rescored {len(rows)} rows with N={run.n_models} networks trained on them "
@@ -146,8 +145,7 @@ def hard_set(params: Parameters, base: Run, *, log: Callable[[str], None] | None
     """The hard data set: the easiest ``hard_step`` removed again and again until ``hard_keep``
     remains, starting from :func:`difficulty`, re-scored every ``rescore_every`` iterations by an
     ensemble of :func:`rescoring_config` trained on the kept rows."""
-    rescore = ensemble_rescorer(rescoring_config(params), cache_dir=params.cache_dir, device=params.device,
-                                progress=params.interactive, log=log)
+    rescore = ensemble_rescorer(rescoring_config(params), params, log=log)
     return iterative_hard_subset(difficulty(base), step=params.hard_step, keep=params.hard_keep, rescore=rescore,
                                  rescore_every=params.rescore_every, seed=params.seed)
 

@@ -25,7 +25,6 @@ from ..analysis.claims import ClaimsTable
 from ..engine.checks import ParameterError, check_choice, check_float, check_int
 from ..engine.config import derived_seed
 from ..engine.data import load_dataset
-from ..engine.store import RunStore
 from ..methods import sampler
 from .base import ChapterParameters
 
@@ -300,7 +299,7 @@ def run_samplings(params: Parameters, splits: Splits, *,
     """One :class:`Sampling` per entry of ``params.samplings``: K gradient-trained minima, then the
     replica-exchange sampler started (every replica) from the first of them, as the paper's code starts
     from a minimised configuration; both kept in the run store and read from it when present."""
-    store = RunStore(params.cache_dir)
+    store = params.store()
     out = []
     for name, size in params.samplings:
         spec = _spec(params, splits, name, size)
