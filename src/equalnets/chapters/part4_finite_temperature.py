@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from ..analysis.claims import ClaimsTable
 from ..engine.checks import ParameterError, check_choice, check_float, check_int
-from ..engine.config import derived_seed
+from ..engine.config import RunConfig, derived_seed
 from ..engine.data import load_dataset
 from ..methods import sampler
 from .base import ChapterParameters
@@ -79,6 +79,12 @@ class Parameters(ChapterParameters):
     def temperatures(self) -> np.ndarray:
         """``(R,)`` the geometric ladder from ``t_min`` to ``t_max``."""
         return sampler.geometric_ladder(self.t_min, self.t_max, self.n_temperatures)
+
+
+def runs(params: Parameters) -> dict[str, RunConfig]:
+    """The run store's ensembles this chapter asks for: none. Its networks are sampled, not trained
+    by the engine: the samples and the gradient-trained minima are the store's artifacts (:func:`run_samplings`)."""
+    return {}
 
 
 def _check_samplings(value: Any) -> tuple[tuple[str, int], ...]:

@@ -125,9 +125,12 @@ def image_base(params: Parameters) -> RunConfig:
                      epochs=params.pretrain_epochs, n_models=params.n_models, seed=0)
 
 
-def runs(params: Parameters, n_train: int) -> dict[str, RunConfig]:
+def runs(params: Parameters, n_train: int | None = None) -> dict[str, RunConfig]:
     """Every run of the chapter, in the order they must be opened (the fine-tuning runs start from
-    ``random``); ``n_train`` is the number of rows of the image set's training split."""
+    ``random``); ``n_train`` is the number of rows of the image set's training split (None: read from
+    the data set)."""
+    if n_train is None:
+        n_train = len(RunStore.dataset_for(image_base(params)).y_train)
     half_a, half_b = halves(n_train)
     gauss = RunConfig(dataset="gaussian", inputs="unit", labels="random", arch="mlp", hidden=params.gauss_hidden,
                       dropout=False, optimizer="sgd", lr=params.gauss_lr, momentum=params.gauss_momentum,
