@@ -38,12 +38,12 @@ def test_knn_probe_leaves_each_point_out_of_its_own_vote():
 
 
 def test_knn_probe_breaks_ties_deterministically():
-    # a tied vote goes to the label of the nearest voter among the tied labels
+    # a tied vote goes to the lowest of the tied labels (scikit-learn's rule), whoever is nearest
     support = np.array([[1.0], [-2.0], [3.0], [-4.0]])
     labels = np.array([2, 0, 2, 0])
-    assert knn_probe(support, labels, np.array([[0.0]]), k=2).tolist() == [2]
-    support2 = np.array([[-1.0], [2.0], [-3.0], [4.0]])
-    assert knn_probe(support2, labels, np.array([[0.0]]), k=4).tolist() == [2]
+    assert knn_probe(support, labels, np.array([[0.0]]), k=2).tolist() == [0]
+    assert knn_probe(support, labels, np.array([[0.0]]), k=4).tolist() == [0]
+    assert knn_probe(support, np.array([2, 1, 2, 3]), np.array([[0.0]]), k=3).tolist() == [2]  # 2 has the most
     # equal distances: the lower support index comes first (here, decides a k = 1 vote)
     twins = np.array([[-1.0], [1.0]])
     assert knn_probe(twins, np.array([3, 1]), np.array([[0.0]]), k=1).tolist() == [3]
@@ -60,6 +60,21 @@ def test_knn_probe_agrees_with_scikit_learn_without_ties():
     for metric in ("euclidean", "cosine"):
         ref = KNeighborsClassifier(n_neighbors=7, metric=metric, algorithm="brute").fit(x, y).predict(q)
         assert (knn_probe(x, y, q, k=7, metric=metric) == ref).all()
+
+
+def test_knn_probe_agrees_with_scikit_learn_on_tied_votes_and_left_out_points():
+    """k = 30 of two classes: 15-15 votes are frequent; scikit-learn gives them the lower label, and its
+    ``predict(None)`` leaves each training point out of its own vote, as ``exclude_self`` does."""
+    rng = np.random.default_rng(3)
+    x, y, q = rng.normal(size=(400, 3)), rng.integers(0, 2, 400), rng.normal(size=(300, 3))
+    ref = KNeighborsClassifier(n_neighbors=30, algorithm="brute").fit(x, y)
+    counts = y[ref.kneighbors(q, return_distance=False)].sum(1)
+    assert (counts == 15).sum() >= 10                                  # the case under test occurs
+    assert (knn_probe(x, y, q) == ref.predict(q)).all()
+    assert (knn_probe(x, y, x, exclude_self=True) == ref.predict(None)).all()
+    three = rng.integers(0, 3, 400)
+    ref3 = KNeighborsClassifier(n_neighbors=12, algorithm="brute").fit(x, three)
+    assert (knn_probe(x, three, q, k=12) == ref3.predict(q)).all()
 
 
 def test_knn_probe_cosine_ignores_the_length_of_the_rows():

@@ -171,6 +171,13 @@ def test_transition_above_the_uninformed_classifier_holds_and_fails():
     assert verdict(ft.claims([never_worse]), "As T rises") == "not reproduced"
 
 
+def test_every_claim_states_its_reference_computed_in_the_same_run():
+    table = ft.claims([made_up(test=VALLEY), made_up("M(3*)", test=RISING), made_up("M(1)", test=VALLEY)])
+    assert len(table.rows) == 5 and all(row["reference"] for row in table.rows)
+    assert "minima" in table.rows[0]["reference"] and "coldest" in table.rows[1]["reference"]
+    assert "ln 10 = 2.30" in table.rows[-1]["reference"]
+
+
 def test_claims_leave_out_the_networks_not_sampled():
     table = ft.claims([made_up("M(3*)", test=RISING)])
     assert [r["claim"].split()[0] for r in table.rows] == ["M(3*)", "Annealing"]

@@ -18,7 +18,7 @@ from equalnets.chapters import part4_prediction_depth as pd4  # noqa: E402
 from equalnets.engine.checks import ParameterError  # noqa: E402
 from equalnets.engine.config import RunConfig  # noqa: E402
 from equalnets.engine.store import Run, RunStore, SplitRecord  # noqa: E402
-from equalnets.figures import prediction_depth as pdfig  # noqa: E402
+from equalnets.figures import depth as pdfig  # noqa: E402
 from equalnets.methods.depth import prediction_depth  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

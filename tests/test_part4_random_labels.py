@@ -189,6 +189,14 @@ def test_a_transfer_gain_without_separation_is_partly():
     assert verdicts(speeds=mixed)[4] == "partly"
 
 
+def test_every_claim_states_its_reference_computed_in_the_same_run():
+    runs, covs = made_up(speeds=SUPPORT)
+    rows = rl.claims(runs, covs, n_bases=50).rows
+    assert all(row["reference"] for row in rows)
+    assert all("50 random orthonormal bases" in row["reference"] for row in rows[:3])
+    assert all(row["reference"].startswith(("scratch", "copy")) for row in rows[4:])
+
+
 def test_alignment_measures_the_pooled_layer():
     runs, covs = made_up()
     a = rl.alignment(runs["random"], covs["images"], n_bases=30)
@@ -254,6 +262,16 @@ def test_figures_draw_made_up_arrays():
     fig = figs.transfer_functions({"a": (epochs, np.linspace(0.1, 2, 9), np.ones((3, 9))),
                                    "b": (epochs, np.linspace(0.1, 2, 9), np.ones((3, 9)))})
     assert len(fig.axes) == 2
+    runs, _ = made_up()
+    images = rl.filter_images(runs["random"], -1, n=5)
+    assert images.shape == (5, 1, 3, 3)
+    assert np.array_equal(images[2].ravel(), runs["random"].first_layer[0, -1, 2])
+    with pytest.raises(ValueError, match="fan-in"):
+        rl.filter_images(runs["gaussian"])                     # 25 inputs are no 3×3 filter
+    fig = figs.filter_rows({"untrained": rl.filter_images(runs["random"], 0), "trained": images}, suptitle="x")
+    assert len(fig.axes) == 2 * 12
+    colour = figs.filter_rows({"rgb": np.random.default_rng(0).normal(size=(4, 3, 3, 3))})
+    assert len(colour.axes) == 4
     acc = {m: np.full((3, 3), 0.5) for m in rl.MODES}
     fig = figs.learning_curves(epochs, acc, {"left": ("scratch", "copy"), "right": ("first-layer",)})
     assert len(fig.axes) == 2

@@ -113,6 +113,13 @@ def test_neighbours_at_almost_the_same_temperature_always_swap():
     assert res.swap_rate.item() > 0.95
 
 
+def test_without_burn_in_every_sample_is_kept_at_the_initial_step_size():
+    res = sm.replica_exchange(gaussian, np.zeros(3), np.array([1.0, 2.0]), iterations=6, trajectories=1, leapfrog=2,
+                              burn_in=0, seed=0)
+    assert res.samples.shape == (2, 6, 3) and res.energies.shape == (2, 6) and res.burn_in == 0
+    assert torch.allclose(res.step_size, torch.full((2,), sm.INITIAL_STEP, dtype=torch.float64))
+
+
 def test_the_default_burn_in_is_half_the_iterations():
     res = sm.replica_exchange(gaussian, torch.zeros(1), [1.0, 2.0], iterations=9, trajectories=1, leapfrog=2, seed=0)
     assert res.burn_in == 4 and res.samples.shape == (2, 5, 1) and res.samples.dtype == torch.float32
@@ -135,7 +142,6 @@ def test_the_default_burn_in_is_half_the_iterations():
     ({"leapfrog": 0}, "leapfrog"),
     ({"burn_in": 10}, "burn_in"),
     ({"burn_in": -1}, "burn_in"),
-    ({"burn_in": 0}, "burn_in"),                                            # nothing to tune the step size on
     ({"step_size": -0.1}, "step_size"),
     ({"step_size": [0.1, 0.2, 0.3]}, "step_size"),
     ({"bounds": torch.ones(3)}, "bounds"),

@@ -16,7 +16,8 @@ engine``, and nothing in ``engine`` knows a chapter:
   ``alignment`` (random-label alignment), ``sampler`` (replica-exchange HMC);
 * ``figures``: ``plots`` (the shared figures) and one module per chapter's own figures
   (``robustness``, ``paradigms``, ``bimodality_breaks``, ``examples``, ``bias_attribution``,
-  ``dropout``, ``prediction_depth``, ``random_labels``, ``finite_temperature``), ``widgets`` (JupyterLab views);
+  ``dropout``, ``depth`` (prediction depth), ``random_labels``, ``finite_temperature``), ``widgets`` (JupyterLab
+  views);
 * ``chapters``: ``base`` (parameters, header) and one module per notebook, named by its stem;
 * ``tools``: ``book`` (executing the notebooks), ``site`` (the Sphinx extension), ``bench``
   (the engine benchmark), ``cli`` (``python -m equalnets``).

@@ -217,11 +217,12 @@ class BaseAnalysis:
 
 def run_scores(run: Run, split: str) -> dict[str, np.ndarray]:
     """The :data:`RELATIONS` scores of every example of ``split``: consistency and consensus at the
-    last recorded epoch, learning speed over the recorded epochs ≥ 1, p(label) and margin at the last
-    epoch (mean over members), the epoch learnt for good (recorded epochs ≥ 1)."""
+    last recorded epoch, learning speed (the book's one definition, :func:`scores.speed`: the training
+    epochs ≥ 1), p(label) and margin at the last epoch (mean over members), the epoch learnt for good
+    (recorded epochs ≥ 1)."""
     rec = run.split(split)
-    cons = scores.consistency(rec.pred, rec.labels)
-    return {"consistency": cons[-1], "learning speed": scores.learning_speed(cons[1:]),
+    cons = scores.consistency(rec.pred[:, -1], rec.labels)
+    return {"consistency": cons, "learning speed": scores.speed(rec.pred, rec.labels, run.epochs),
             "consensus": scores.consensus(rec.pred[:, -1], run.n_classes),
             "p_label": rec.p_label[:, -1].astype(float).mean(0), "margin": rec.margin[:, -1].astype(float).mean(0),
             "epoch learned": scores.epoch_learned(rec.pred[:, 1:] == rec.labels, run.epochs[1:])}

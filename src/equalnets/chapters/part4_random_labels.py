@@ -206,6 +206,18 @@ def pooled_covariance(run: Run, epoch: int | None = None) -> np.ndarray:
     return pooled if epoch is None else pooled[epoch]
 
 
+def filter_images(run: Run, epoch: int = -1, *, member: int = 0, n: int = 12) -> np.ndarray:
+    """``(n, C, k, k)``: the first ``n`` first-layer filters of ``member`` at recorded-epoch index ``epoch``
+    (0: untrained, -1: the last) as images, k = :data:`KERNEL` and C = fan-in / k² (a run of the CNN)."""
+    layers = _first_layers(run)
+    d = layers.shape[-1]
+    if d % (KERNEL * KERNEL):
+        raise ValueError(f"run {run.path.name} has first-layer filters of fan-in {d}, not C × {KERNEL}×{KERNEL}")
+    check_int("member", member, 0, layers.shape[0] - 1)
+    check_int("n", n, 1)
+    return layers[member, epoch, :n].reshape(-1, d // (KERNEL * KERNEL), KERNEL, KERNEL)
+
+
 def alignment(run: Run, cov_x: np.ndarray, *, n_bases: int = 100, seed: int = 0) -> Alignment:
     """:class:`Alignment` of a run that recorded its first layer (``Run.first_layer`` ``(N, E, F, D)``)
     against the data covariance ``cov_x`` ``(D, D)``; ``seed`` draws the random bases."""
@@ -260,24 +272,25 @@ def faster(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 def _alignment_claim(table: ClaimsTable, claim: str, paper: str, a: Alignment) -> None:
     data, random = float(a.data[-1]), a.random[-1]
     table.check(claim, paper,
-                f"{data:.3f} vs random bases median {np.median(random):.3f} (lowest {random.min():.3f}; ratio "
-                f"{a.ratio():.2f}) at epoch {int(a.epochs[-1])}; untrained: {a.data[0]:.3f} vs "
-                f"{np.median(a.random[0]):.3f}",
+                f"misalignment to the data's eigenvectors {data:.3f} at epoch {int(a.epochs[-1])} (ratio to the random "
+                f"bases' median {a.ratio():.2f}); untrained: {a.data[0]:.3f}",
                 f"reproduced: the data's misalignment is below every one of the {len(random)} random bases "
                 f"(p < {1 / (len(random) + 1):.3f}) and <= {NEAR_ZERO:g} x their median at the last epoch; "
                 "partly: below their median",
-                data < random.min() and data <= NEAR_ZERO * np.median(random), partly=data < np.median(random))
+                data < random.min() and data <= NEAR_ZERO * np.median(random), partly=data < np.median(random),
+                reference=f"{len(random)} random orthonormal bases, same Σ_w: median {np.median(random):.3f}, lowest "
+                          f"{random.min():.3f} (untrained: median {np.median(a.random[0]):.3f})")
 
 
 def _faster_claim(table: ClaimsTable, claim: str, paper: str, t: Transfer, a: str, b: str) -> None:
     diff, p = faster(t.speed[a], t.speed[b])
     table.check(claim, paper,
-                f"{a} {t.speed[a].mean():.3f} vs {b} {t.speed[b].mean():.3f} (N = {len(t.speed[a])}, "
-                f"{len(t.speed[b])}): difference {diff:+.3f}, p = {p:.3f}",
+                f"{a}: {t.speed[a].mean():.3f} (N = {len(t.speed[a])}); difference {diff:+.3f}, one-sided p = {p:.3f}",
                 f"mean training accuracy over fine-tuning epochs 1-{int(t.epochs[-1])} (rows trained on), per "
                 f"member: reproduced if {a} > {b} by a one-sided exact Mann-Whitney test at p <= {ALPHA:g} "
                 f"(with N = 3 each: every {a} member above every {b} member); partly if the mean is higher",
-                p <= ALPHA, partly=diff > 0)
+                p <= ALPHA, partly=diff > 0,
+                reference=f"{b}: {t.speed[b].mean():.3f} (N = {len(t.speed[b])}, seeds of its own)")
 
 
 def claims(runs: Mapping[str, Run], covariances: Mapping[str, np.ndarray], *, n_bases: int = 100,
@@ -303,10 +316,11 @@ def claims(runs: Mapping[str, Run], covariances: Mapping[str, np.ndarray], *, n_
     table.check("Transfer function: f(σ) rises, then falls with σ (random labels)",
                 "peak inside the range: ≈ 0.10 near σ ≈ 0.3 (Fig. 4, CIFAR10)",
                 f"peak f = {f_last[peak]:.3f} at σ = {a.sigma[peak]:.2f} (direction {peak + 1} of {len(f_last)}), "
-                f"{height:.3f} above the higher end; untrained spread of f {noise:.3f}",
+                f"{height:.3f} above the higher end",
                 "reproduced: the peak of f at the last epoch is at an inner σ and rises above both ends by more "
                 "than the spread of f over directions before training; partly: an inner peak only",
-                interior and height > noise, partly=interior)
+                interior and height > noise, partly=interior,
+                reference=f"spread (max − min) of f over the directions before training: {noise:.3f}")
     t = transfer(runs)
     _faster_claim(table, "Pre-training on random labels speeds up training on real labels",
                   "pre-trained faster than from scratch (Fig. 1, 5)", t, "copy", "scratch")

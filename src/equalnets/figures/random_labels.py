@@ -1,6 +1,6 @@
 """Figures of IV.2 (random labels): the misalignment of a first layer over training against random
-bases, the transfer function f(σ) per epoch, and the learning curves of the fine-tuning runs. Each
-takes arrays and returns the figure."""
+bases, the transfer function f(σ) per epoch, the learning curves of the fine-tuning runs, and the
+first-layer filters as images. Each takes arrays and returns the figure."""
 
 from __future__ import annotations
 
@@ -76,5 +76,30 @@ def learning_curves(epochs: np.ndarray, accuracy: Mapping[str, np.ndarray], pane
         ax.legend(fontsize="small")
     axes[0, 0].set_ylabel("training accuracy (rows trained on)")
     fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def filter_rows(rows: Mapping[str, np.ndarray], *, suptitle: str = "") -> Figure:
+    """First-layer filters as small images, one row per entry: title → ``(F, C, k, k)`` (C = 1 grey,
+    C = 3 colour); each filter scaled to its own largest |weight| (grey: −max black, 0 mid-grey, +max
+    white), so the rows show the filters' shapes, not their norms."""
+    n_cols = max(len(f) for f in rows.values())
+    fig, axes = plt.subplots(len(rows), n_cols, figsize=(0.75 * n_cols + 1.6, 0.85 * len(rows) + 0.5),
+                             squeeze=False)
+    for r, (title, filters) in enumerate(rows.items()):
+        filters = np.asarray(filters, dtype=float)
+        scale = np.abs(filters).reshape(len(filters), -1).max(1).clip(min=1e-12)[:, None, None, None]
+        shown = 0.5 + 0.5 * filters / scale                                   # (F, C, k, k) in [0, 1]
+        for c, ax in enumerate(axes[r]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c >= len(shown):
+                ax.axis("off")
+                continue
+            image = shown[c].transpose(1, 2, 0)
+            ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
+        axes[r, 0].set_ylabel(title, rotation=0, ha="right", va="center", fontsize="small")
+    fig.suptitle(suptitle, fontsize="medium")
     fig.tight_layout()
     return fig

@@ -32,8 +32,9 @@ from ..engine.train import train_labels
 #: Distances of the probes: Euclidean (the paper's reading here), or cosine (Euclidean distance of the
 #: rows scaled to unit length: the same order of neighbours as 1 − cosine similarity).
 METRICS = ("euclidean", "cosine")
-#: The layers a probe reads: bumped whenever :func:`layer_representations` changes (part of every cache key).
-LAYERS_VERSION = "weighted-inputs-v1"
+#: What a cached depth means: bumped whenever :func:`layer_representations` or :func:`knn_probe` changes
+#: (part of every cache key). v2: a tied vote goes to the lowest label (scikit-learn's rule).
+LAYERS_VERSION = "weighted-inputs-v1/ties-lowest-label"
 #: Entries of a distance block (query rows × support rows) computed at once: 64 MiB of float32.
 BLOCK = 1 << 24
 
@@ -75,9 +76,9 @@ def knn_probe(support: Any, support_labels: Any, query: Any, k: int = 30, exclud
     row i is then left out of its own vote (it needs ``Q == S`` and ``k ≤ S − 1``). ``metric`` is
     ``'euclidean'`` or ``'cosine'`` (rows scaled to unit length first; a zero row stays zero).
 
-    Deterministic ties: neighbours are ordered by distance, equal distances by the lower support
-    index; a tie in the vote goes to the tied label whose nearest voter is closest (the label of the
-    first neighbour among the tied ones). Torch ``cdist`` and ``topk`` in blocks of query rows, on
+    Deterministic ties, as scikit-learn's ``KNeighborsClassifier`` (uniform weights) breaks them:
+    neighbours are ordered by distance, equal distances by the lower support index; a tie in the vote
+    goes to the lowest of the tied labels. Torch ``cdist`` and ``topk`` in blocks of query rows, on
     the device of ``support`` if it is a tensor; no loop over examples.
     """
     check_choice("metric", metric, METRICS)
@@ -111,11 +112,8 @@ def knn_probe(support: Any, support_labels: Any, query: Any, k: int = 30, exclud
         # Distance, then support index, as one int64 key: the bits of a non-negative float32 keep its order.
         key = (d.float().view(torch.int32).to(torch.int64) << 32) | index
         nearest = key.topk(k, dim=1, largest=False, sorted=True).indices           # (rows, k) nearest first
-        votes = y[nearest]
-        counts = F.one_hot(votes, n_classes).sum(dim=1)                            # (rows, classes)
-        rank = torch.arange(k, device=device).expand_as(votes)
-        first = torch.full_like(counts, k).scatter_reduce_(1, votes, rank, reduce="amin")
-        out[start:start + len(block)] = (counts * (k + 1) - first).argmax(dim=1)
+        counts = F.one_hot(y[nearest], n_classes).sum(dim=1)                       # (rows, classes)
+        out[start:start + len(block)] = counts.argmax(dim=1)  # the first (lowest) label of the most votes
     return out.cpu().numpy()
 
 

@@ -243,7 +243,8 @@ def replica_exchange(energy: Energy, x0: Any, temperatures: Any, *,
     steps at every temperature, then one round of exchanges between neighbours. The first ``burn_in``
     iterations (default: half) are not kept; with ``step_size=None`` the step size of each
     temperature is tuned during them to an acceptance in :data:`TARGET_ACCEPTANCE` (see
-    ``_StepSizeTuner``) and then fixed, else ``step_size`` (a number or ``(R,)``) is used throughout;
+    ``_StepSizeTuner``) and then fixed (``burn_in=0`` leaves nothing to tune on: every temperature
+    keeps :data:`INITIAL_STEP`), else ``step_size`` (a number or ``(R,)``) is used throughout;
     every trajectory's step is that temperature's times a factor in 1 ± :data:`STEP_JITTER`. ``bounds``:
     ``(D,)`` half-widths of a uniform box prior |x_d| < bounds_d (x0 must lie inside; a proposal outside
     is rejected). ``seed`` seeds every draw. Returns a :class:`ReplicaExchangeResult`.
@@ -275,10 +276,8 @@ def replica_exchange(energy: Energy, x0: Any, temperatures: Any, *,
     if burn_in >= iterations:
         raise ValueError(f"burn_in must be smaller than iterations={iterations} (S = iterations - burn_in samples "
                          f"are kept), got {burn_in}")
-    tune = step_size is None
-    if tune:
-        if burn_in < 1:
-            raise ValueError("burn_in must be >= 1 when step_size=None: the step sizes are tuned during burn-in")
+    tune = step_size is None and burn_in > 0
+    if step_size is None:  # tuned during burn-in; without a burn-in every temperature keeps INITIAL_STEP
         step = torch.full((R,), INITIAL_STEP, device=device, dtype=x.dtype)
     else:
         step = _as_tensor("step_size", step_size, device, x.dtype)

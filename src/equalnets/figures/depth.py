@@ -1,5 +1,7 @@
 """Figures of the prediction-depth chapter (IV.1): depth histograms, accuracy per depth, depth against
-the Part I scores, the probes of a label-noise ensemble, and the two views of difficulty."""
+the Part I scores, the probes of a label-noise ensemble, and the two views of difficulty. (Named
+``depth``: ``prediction_depth`` is the name of the contract's function in ``methods.depth``, and a
+name in the package means one thing.)"""
 
 from __future__ import annotations
 
