@@ -28,7 +28,11 @@ def test_aligned_matrices_give_exactly_zero():
     assert al.misalignment(np.diag([4.0, 3.0, 2.0, 1.0]), cov_x) == 0.0   # other eigenvalues, same axes
     assert al.misalignment(cov_x, cov_x) == 0.0
     r = rotation(4)
-    assert al.misalignment(r @ np.diag([4.0, 3, 2, 1]) @ r.T, r @ cov_x @ r.T) == pytest.approx(0, abs=1e-12)
+    assert al.misalignment(r @ np.diag([4.0, 3, 2, 1]) @ r.T, r @ cov_x @ r.T) == 0.0  # rounding is not misalignment
+    a = np.random.default_rng(1).standard_normal((6, 6))
+    spd = a @ a.T + 0.1 * np.eye(6)
+    assert al.misalignment(spd, spd) == 0.0
+    assert al.misalignment(spd, np.linalg.inv(spd)) == 0.0
 
 
 def test_a_rotated_cov_w_is_misaligned_and_matches_the_formula():

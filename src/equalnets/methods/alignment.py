@@ -42,6 +42,9 @@ from ..engine.checks import check_int, check_probability
 EIGEN_RTOL = 1e-8
 #: A matrix whose smallest eigenvalue is at most this times its largest counts as singular.
 SINGULAR_RTOL = 1e-12
+#: Weights pⱼ = (qⱼᵀv)² below this are rounding (an angle under 1e-10 rad between computed eigenvectors)
+#: and count as 0, so that aligned matrices give exactly 0 whatever their common rotation.
+TINY_WEIGHT = 1e-20
 
 
 # --------------------------------------------------------------------------- checks
@@ -152,6 +155,7 @@ def _space_weights(vectors: np.ndarray, groups: np.ndarray) -> np.ndarray:
 def _terms(mu: np.ndarray, p: np.ndarray) -> np.ndarray:
     """√((Σ μp)(Σ p/μ)) − 1 per row of ``p`` (weights summing to 1), in the form that is ≥ 0 (module doc)."""
     ratio = (mu[:, None] - mu[None, :]) ** 2 / (mu[:, None] * mu[None, :])
+    p = np.where(p < TINY_WEIGHT, 0.0, p)
     delta = 0.5 * np.einsum("...j,jk,...k->...", p, ratio, p)
     return delta / (np.sqrt(1 + delta) + 1)
 
