@@ -117,3 +117,15 @@ def test_speed_correlation_skips_the_untrained_epoch_and_allows_different_epoch_
 def test_speed_correlation_bad_input(ca, cb, kwargs, name):
     with pytest.raises(ValueError, match=name):
         compare.speed_correlation(ca, cb, **kwargs)
+
+
+def test_permute_within_class_keeps_every_class_s_values():
+    labels = np.arange(30) % 3
+    values = np.vstack([np.arange(30.0), -np.arange(30.0)])
+    shuffled = compare.permute_within_class(values, labels, seed=1)
+    assert not np.array_equal(shuffled, values)
+    for cls in range(3):
+        np.testing.assert_array_equal(np.sort(shuffled[0, labels == cls]), values[0, labels == cls])
+    np.testing.assert_array_equal(shuffled[1], -shuffled[0])    # one permutation for every row
+    with pytest.raises(ValueError, match="labels"):
+        compare.permute_within_class(values, labels[:10])

@@ -63,3 +63,30 @@ def test_binomial_halfwidth():
     assert stats.binomial_halfwidth(np.array([0.0]), 100)[0] == pytest.approx(1.96 * 0.05 / 2)  # the floor
     with pytest.raises(ValueError, match="k"):
         stats.binomial_halfwidth(np.array([0.5]), 0)
+
+
+def test_given_reference_against_independent_errors():
+    reference = np.arange(100) < 50
+    contained = stats.given_reference(np.arange(100) < 40, reference)        # right only where the reference is
+    assert (contained.right, contained.wrong, contained.base) == (0.8, 0.0, 0.4)
+    assert (contained.n_right, contained.n_wrong) == (50, 50) and contained.p < 1e-10
+    assert contained.lift == pytest.approx((0.8 - 0.4) / 0.6)
+    unrelated = stats.given_reference(np.arange(100) % 2 == 0, reference)    # half right on either set
+    assert unrelated.right == unrelated.wrong == unrelated.base == 0.5 and unrelated.p > 0.5 and unrelated.lift == 0
+    empty = stats.given_reference(np.ones(4, bool), np.zeros(4, bool))
+    assert np.isnan(empty.right) and np.isnan(empty.p) and np.isnan(empty.lift)
+    with pytest.raises(ValueError, match="reference_correct"):
+        stats.given_reference(np.ones(4, bool), np.ones(3, bool))
+
+
+def test_bootstrap_interval_of_a_paired_statistic():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 400))
+    low, high = stats.bootstrap_interval(lambda a, b: float(a.mean() - b.mean()), (x + 1, x), n_boot=200)
+    assert low == pytest.approx(1.0) and high == pytest.approx(1.0)   # paired: the same examples for both
+    low, high = stats.bootstrap_interval(lambda a: float(a.mean()), (x[0],), n_boot=200, seed=1)
+    assert low < x[0].mean() < high and high - low < 0.3
+    assert np.isnan(stats.bootstrap_interval(lambda a: float("nan"), (x[0],), n_boot=5)[0])
+    for kwargs, match in ((dict(samples=(x[0], x[0, :10])), "samples"), (dict(samples=(x[0],), n_boot=0), "n_boot")):
+        with pytest.raises(ValueError, match=match):
+            stats.bootstrap_interval(lambda a, *b: 0.0, **kwargs)

@@ -140,3 +140,20 @@ def speed_correlation(consistency_a: np.ndarray, consistency_b: np.ndarray, *, f
     speed_a = scores.learning_speed(ca[first_epoch:])
     speed_b = scores.learning_speed(cb[first_epoch:])
     return bootstrap_correlation(speed_a, speed_b, n_boot=n_boot, seed=seed)
+
+
+def permute_within_class(values: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> np.ndarray:
+    """``values`` ``(..., M)`` with its examples shuffled among those of the same class: one permutation
+    for every leading index, so an ensemble's scores keep their distribution (per class) while their
+    pairing with another ensemble's becomes random (the null of two unrelated orders of learning that
+    agree only on which classes are hard). ``labels`` ``(M,)``."""
+    values, labels = np.asarray(values), np.asarray(labels)
+    if values.ndim < 1 or labels.ndim != 1 or values.shape[-1] != labels.shape[0]:
+        raise ValueError(f"labels must have shape ({values.shape[-1] if values.ndim else '?'},) to match values "
+                         f"{values.shape}, got {labels.shape}")
+    rng = np.random.default_rng(seed)
+    order = np.arange(len(labels))
+    for cls in np.unique(labels):
+        idx = np.flatnonzero(labels == cls)
+        order[idx] = idx[rng.permutation(len(idx))]
+    return values[..., order]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from scipy import stats
@@ -85,3 +86,62 @@ def binomial_halfwidth(p: np.ndarray, k: int, z: float = 1.96) -> np.ndarray:
     if np.any((p < 0) | (p > 1)):
         raise ValueError("p must lie in [0, 1]")
     return np.maximum(z * np.sqrt(p * (1 - p) / k), z * math.sqrt(0.25 / k) / 2)
+
+
+@dataclass(frozen=True)
+class GivenReference:
+    """A classifier against a reference on the same examples: its accuracy among the examples the
+    reference gets right (``right``, ``n_right`` of them) and among those it gets wrong (``wrong``,
+    ``n_wrong``), its accuracy on all of them (``base``: what a classifier of the same accuracy whose
+    errors are independent of the reference's gets on either set), and the one-sided Fisher exact
+    p-value that it is more accurate where the reference is right (``nan`` if either set is empty)."""
+
+    right: float
+    wrong: float
+    base: float
+    n_right: int
+    n_wrong: int
+    p: float
+
+    @property
+    def lift(self) -> float:
+        """``(right - base) / (1 - base)``: the share of its errors on a random set of examples that the
+        classifier avoids on the reference's right ones; 0 for independent errors, 1 when it gets every
+        one of them right (``nan`` when ``base`` is 1 or ``right`` undefined)."""
+        return float((self.right - self.base) / (1 - self.base)) if self.base < 1 else float("nan")
+
+
+def given_reference(correct: np.ndarray, reference_correct: np.ndarray) -> GivenReference:
+    """:func:`accuracy_given_reference` with its base rate and a test against independent errors: two
+    ``(M,)`` bool arrays → :class:`GivenReference`."""
+    right, wrong = accuracy_given_reference(correct, reference_correct)
+    correct, ref = np.asarray(correct), np.asarray(reference_correct)
+    table = [[int((correct & ref).sum()), int((~correct & ref).sum())],
+             [int((correct & ~ref).sum()), int((~correct & ~ref).sum())]]
+    p = float(stats.fisher_exact(table, alternative="greater").pvalue) if ref.any() and (~ref).any() else float("nan")
+    return GivenReference(right=right, wrong=wrong, base=float(correct.mean()), n_right=int(ref.sum()),
+                          n_wrong=int((~ref).sum()), p=p)
+
+
+def bootstrap_interval(statistic: Callable[..., float], samples: tuple[np.ndarray, ...], *, n_boot: int = 1000,
+                       confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic(*samples)`` over examples: every array of
+    ``samples`` has the examples on its last axis ``(..., M)``, and one resample of the M indices is
+    applied to all of them (paired). Resamples where the statistic is ``nan`` are left out; ``(nan,
+    nan)`` if all are."""
+    samples = tuple(np.asarray(s) for s in samples)
+    if not samples or any(s.ndim < 1 or s.shape[-1] != samples[0].shape[-1] for s in samples) or \
+            samples[0].shape[-1] < 2:
+        raise ValueError(f"samples must be arrays with the same number (>= 2) of examples on their last axis, "
+                         f"got shapes {[s.shape for s in samples]}")
+    check_int("n_boot", n_boot, 1)
+    check_float("confidence", confidence, low=0, high=1, low_open=True, high_open=True)
+    rng = np.random.default_rng(seed)
+    m = samples[0].shape[-1]
+    values = np.array([statistic(*(s[..., idx] for s in samples))
+                       for idx in (rng.integers(0, m, m) for _ in range(int(n_boot)))], dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return float("nan"), float("nan")
+    tail = 100 * (1 - confidence) / 2
+    return float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))
