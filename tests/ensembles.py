@@ -45,10 +45,11 @@ def _labels(m: int, k: int) -> np.ndarray:
 
 
 def ordered_predictions(n: int, e: int, m: int, k: int, *, seed: int = 0, jitter: float = 0.5,
-                        never: float = 0.2, start: int = 1) -> tuple[np.ndarray, np.ndarray]:
+                        never: float = 0.2, start: int = 1, agree_wrong: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """What the paper describes: every example has one time at which (almost) every network learns it
     (the same order for all networks, ± ``jitter`` epochs), a ``never`` share is never learnt, and
-    before its time an example gets the same wrong label from every network (they agree on mistakes).
+    before its time an example gets the same wrong label from every network (they agree on mistakes;
+    with ``agree_wrong=False`` each network draws its own wrong label at every epoch instead).
     Epoch 0 is chance-like (independent random labels). Returns (pred ``(N, E, M)``, labels ``(M,)``)."""
     rng = np.random.default_rng(seed)
     labels = _labels(m, k)
@@ -56,8 +57,10 @@ def ordered_predictions(n: int, e: int, m: int, k: int, *, seed: int = 0, jitter
     learn_at[rng.random(m) < never] = np.inf
     wrong = (labels + rng.integers(1, k, m)) % k
     when = learn_at[None, :] + rng.normal(0, jitter, (n, m))
+    if not agree_wrong:
+        wrong = (labels + rng.integers(1, k, (n, e, m))) % k
     t = np.arange(e)[None, :, None]
-    pred = np.where(t >= when[:, None, :], labels, wrong).astype(np.int16)
+    pred = np.where(t >= when[:, None, :], labels, wrong).astype(np.int16)  # wrong: (M,) or (N, E, M)
     pred[:, 0] = rng.integers(0, k, (n, m))
     return pred, labels
 

@@ -118,3 +118,21 @@ def test_a_collapsed_epoch_is_its_own_phase():
         == "bi-modality"
     with pytest.raises(ValueError, match="collapsed"):
         find_phases(np.zeros((2, 5)), np.array([0, 1]), np.array([True]))
+
+
+def test_value_shares_geometric_law_and_total_variation():
+    from equalnets.analysis.phases import geometric_shares, total_variation, value_shares
+    np.testing.assert_allclose(value_shares(np.array([0.0, 0.0, 0.5, 1.0]), 2), [0.5, 0.25, 0.25])
+    law = geometric_shares(1.0, 10)
+    assert law.sum() == pytest.approx(1) and law @ np.arange(11) == pytest.approx(1.0)
+    np.testing.assert_allclose(law[1:] / law[:-1], law[1] / law[0])          # a constant ratio: exponential
+    assert law[1] / law[0] < 1 and geometric_shares(5.0, 10) == pytest.approx(np.full(11, 1 / 11))
+    np.testing.assert_array_equal(geometric_shares(0.0, 4), [1, 0, 0, 0, 0])
+    assert total_variation(np.array([1.0, 0.0]), np.array([0.0, 1.0])) == 1.0
+    assert total_variation(law, law) == 0.0
+    with pytest.raises(ValueError, match="mean"):
+        geometric_shares(11.0, 10)
+    with pytest.raises(ValueError, match="consistency"):
+        value_shares(np.array([1.5]), 2)
+    with pytest.raises(ValueError, match="p and q"):
+        total_variation(np.ones(2), np.ones(3))

@@ -62,12 +62,15 @@ def test_epochs_at_fractions():
 
 @pytest.mark.parametrize("trajectory, name", [
     ([0.2, 1.0, 1.0, 1.0], "learnt at once"),
+    ([0.2, 0.3, 0.3, 0.6, 1.0, 1.0, 1.0], "learnt at once"),       # late, but one step from 0.6 to 1
     ([0.2, 0.0, 0.1, 0.9, 1.0], "dip then rise"),
-    ([0.2, 0.15, 0.3, 0.9, 1.0], "dip then rise"),        # 0.05 below its start
-    ([0.2] + [0.3] * 10 + [0.9, 1.0], "learnt gradually"),  # late, no dip
+    ([0.2, 0.15, 0.3, 0.9, 1.0], "learnt at once"),                # 0.15 is no dip: it never gets near 0
+    ([0.2] + [0.3] * 10 + [0.5, 0.7, 0.8] + [1.0] * 5, "learnt gradually"),  # a climb, no dip
     ([0.2, 0.1, 0.0, 0.0], "never learnt"),
+    ([0.2, 0.3, 0.4, 0.3, 0.3], "unsettled"),                      # never learnt, but never near 0 either
     ([0.2, 0.9, 1.0, 0.3, 0.0], "learnt then forgotten"),
     ([0.2, 0.6, 0.6, 0.4], "unsettled"),
+    ([0.2, 1.0, 0.8, 0.8, 0.7, 0.8], "unsettled"),                 # learnt, but settles below 0.9
 ])
 def test_name_behaviour(trajectory, name):
     assert tj.name_behaviour(np.array(trajectory)) == name
@@ -119,3 +122,40 @@ def test_cluster_trajectories_bad_input():
         tj.cluster_trajectories(np.full((3, 4), 2.0), 2)
     with pytest.raises(ValueError, match="recorded epochs"):
         tj.cluster_trajectories(np.zeros((1, 4)), 2)
+
+
+def test_settled_is_the_mean_over_the_last_quarter():
+    assert tj.settled(np.array([0.2, 0.0, 1.0, 1.0, 0.8])) == pytest.approx(0.8)     # last 1 of 4 trained
+    assert tj.settled(np.array([0.2] + [0.0] * 4 + [1.0, 0.8] * 2)) == pytest.approx(0.9)  # last 2 of 8
+    with pytest.raises(ValueError, match="2 recorded epochs"):
+        tj.settled(np.array([0.5]))
+
+
+def test_transit_times_from_the_last_zero_to_the_first_one():
+    cons = np.array([[0.0, 0.0, 0.2, 1.0, 0.5],
+                     [0.0, 0.5, 0.0, 1.0, 0.5],
+                     [1.0, 0.5, 0.0, 0.0, 0.5],
+                     [1.0, 1.0, 1.0, 0.0, 0.5]])   # (E=4, M=5)
+    epochs = np.array([1, 2, 4, 8])
+    out = tj.transit_times(cons, epochs)
+    # ex 0: 0 at 1-2, 1 at 4 -> 4-2; ex 1: 0 at 1, 1 at 8 -> 7; ex 2: 0 at 2-4, 1 at 8 -> 4; ex 3: 1 then 0: none
+    np.testing.assert_allclose(out, [2, 7, 4, np.nan, np.nan])
+    with pytest.raises(ValueError, match="epochs"):
+        tj.transit_times(cons, epochs[::-1])
+
+
+def test_time_at_zero_weighs_each_recorded_epoch_by_the_epochs_it_stands_for():
+    cons = np.array([[0.2, 0.0], [0.0, 0.0], [0.0, 1.0]])   # epochs 0, 1, 5
+    np.testing.assert_allclose(tj.time_at_zero(cons, np.diff([0, 0, 1, 5], prepend=0)[1:]), [5, 1])
+    np.testing.assert_allclose(tj.time_at_zero(cons, np.array([0, 1, 0])), [1, 1])   # epoch 5 left out
+    with pytest.raises(ValueError, match="weights"):
+        tj.time_at_zero(cons, np.array([1, 1]))
+
+
+def test_effective_labels():
+    assert tj.effective_labels(np.array([0, 1, 2, 3]), 5) == pytest.approx(4)
+    assert tj.effective_labels(np.array([2, 2, 2]), 5) == pytest.approx(1)
+    assert 1 < tj.effective_labels(np.array([0, 0, 0, 1]), 2) < 2
+    assert np.isnan(tj.effective_labels(np.array([], dtype=int), 2))
+    with pytest.raises(ValueError, match="labels"):
+        tj.effective_labels(np.array([0, 5]), 5)

@@ -214,3 +214,44 @@ def split_phases(pred: np.ndarray, labels: np.ndarray, epochs: np.ndarray, n_cla
     consistency with its collapsed epochs (:func:`collapsed_epochs`) labelled as such. The book's one
     rule for every chapter."""
     return find_phases(scores.consistency(pred, labels), epochs, collapsed_epochs(pred, n_classes))
+
+
+def value_shares(consistency: np.ndarray, n_models: int) -> np.ndarray:
+    """Share of the examples at each of the ``n_models + 1`` values k/N of a score: ``(M,)`` → ``(N + 1,)``
+    (the bars of one consistency histogram; they sum to 1)."""
+    c = np.asarray(consistency, dtype=np.float64)
+    check_int("n_models", n_models, 1)
+    if c.ndim != 1 or c.size == 0 or np.nanmin(c) < 0 or np.nanmax(c) > 1:
+        raise ValueError(f"consistency must be a non-empty (M,) array in [0, 1], got shape {c.shape}")
+    return np.bincount(np.rint(c * n_models).astype(int), minlength=n_models + 1) / c.size
+
+
+def geometric_shares(mean: float, n_models: int) -> np.ndarray:
+    """The law P(k) ∝ r^k on the values k = 0..N whose mean of k is ``mean`` (a geometric law truncated
+    at N; the maximum-entropy law of that mean): ``(N + 1,)``, summing to 1. It decays exponentially
+    from k = 0 (r < 1) when the mean is below N/2: the 'exponentially decreasing tail' of the paper's
+    beginning of learning."""
+    check_int("n_models", n_models, 1)
+    mean = check_float("mean", mean, low=0, high=n_models)
+    k = np.arange(n_models + 1)
+    if mean in (0, n_models):
+        return (k == mean).astype(float)
+
+    def law(log_r: float) -> np.ndarray:
+        w = np.exp(log_r * (k - n_models / 2))  # centred: no overflow for large |log r|
+        return w / w.sum()
+
+    low, high = -60.0, 60.0         # the mean of law(log r) rises with log r, from ~0 to ~N
+    for _ in range(200):
+        mid = (low + high) / 2
+        low, high = (mid, high) if law(mid) @ k < mean else (low, mid)
+    return law((low + high) / 2)
+
+
+def total_variation(p: np.ndarray, q: np.ndarray) -> float:
+    """Total-variation distance between two distributions on the same values: half the sum of
+    ``|p - q|`` (0: equal, 1: disjoint)."""
+    p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
+    if p.ndim != 1 or p.shape != q.shape or p.size == 0:
+        raise ValueError(f"p and q must be (K,) arrays of one length, got {p.shape} and {q.shape}")
+    return float(0.5 * np.abs(p - q).sum())

@@ -22,12 +22,14 @@ from ..engine.checks import check_int
 LEARNT = 0.5
 #: A drop of at least this much from the peak to the final epoch, ending below LEARNT: forgotten.
 FORGET_DROP = 0.5
-#: Before being learnt, a trajectory that falls to at most DIP (near 0), or at least
-#: DIP_BELOW_START below its value at initialisation, has dipped.
-DIP = 0.1
-DIP_BELOW_START = 0.05
-#: 'At once': first learnt within this fraction of the recorded epochs after initialisation.
-EARLY_FRACTION = 0.1
+#: 'Near 0' and 'near 1' (with N = 10 networks: at most one network off). A trajectory *dips* when it
+#: falls to NEAR_ZERO before it is first learnt, and *settles* at an end when its mean over the last
+#: SETTLE_FRACTION of the recorded epochs is at most NEAR_ZERO or at least NEAR_ONE.
+NEAR_ZERO = 0.1
+NEAR_ONE = 0.9
+SETTLE_FRACTION = 0.25
+#: 'At once': from below LEARNT to NEAR_ONE within this many recorded epochs (a step, not a climb).
+STEP_EPOCHS = 1
 
 BEHAVIOURS = ("learnt at once", "dip then rise", "learnt gradually", "never learnt",
               "learnt then forgotten", "unsettled")
@@ -48,6 +50,21 @@ def majority_label(preds: np.ndarray, n_classes: int) -> np.ndarray:
         raise ValueError(f"preds must lie in [0, n_classes={n_classes}), found [{preds.min()}, {preds.max()}]")
     counts = np.stack([(preds == k).sum(axis=0) for k in range(n_classes)])  # (K, ...) votes
     return counts.argmax(axis=0)
+
+
+def effective_labels(labels: np.ndarray, n_classes: int) -> float:
+    """How many labels a set of labels ``(M,)`` uses, counting rare ones less: exp of the entropy of
+    their distribution (K for K labels used equally, 1 for one label; ``nan`` for an empty set)."""
+    labels = np.asarray(labels)
+    check_int("n_classes", n_classes, 1)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or \
+            (labels.size and (labels.min() < 0 or labels.max() >= n_classes)):
+        raise ValueError(f"labels must be a (M,) integer array in [0, n_classes={n_classes})")
+    if not labels.size:
+        return float("nan")
+    p = np.bincount(labels, minlength=n_classes) / labels.size
+    p = p[p > 0]
+    return float(np.exp(-(p * np.log(p)).sum()))
 
 
 def stacked_counts(scores: np.ndarray, groups: np.ndarray, n_models: int, n_groups: int) -> np.ndarray:
@@ -97,31 +114,44 @@ def first_learnt(trajectory: np.ndarray, level: float = LEARNT) -> int | None:
     return int(hits[0]) + 1 if hits.size else None
 
 
-def name_behaviour(trajectory: np.ndarray) -> str:
-    """Name a consistency trajectory ``(E,)`` (index 0: initialisation) by a rule, in this order:
-
-    * never learnt: it never reaches ``LEARNT`` (0.5) after initialisation;
-    * learnt then forgotten: it ends below 0.5, at least ``FORGET_DROP`` (0.5) below its peak;
-    * unsettled: it ends below 0.5 after reaching it, with a smaller drop;
-    * dip then rise: it ends learnt, and before first reaching 0.5 it fell to ≤ ``DIP`` (0.1) or
-      at least ``DIP_BELOW_START`` (0.05) below its value at initialisation;
-    * learnt at once: it ends learnt, first reaching 0.5 within the first ``EARLY_FRACTION``
-      (10 %) of the recorded epochs (at least the first one) without such a dip;
-    * learnt gradually: the rest (ends learnt, later, without a dip).
-    """
+def settled(trajectory: np.ndarray) -> float:
+    """Mean of a trajectory ``(E,)`` over its last :data:`SETTLE_FRACTION` of recorded epochs after
+    initialisation (at least one): the level it ends at."""
     t = _check_trajectory(trajectory)
     if t.size < 2:
         raise ValueError("trajectory must hold at least 2 recorded epochs (initialisation and one more)")
+    tail = max(1, math.ceil(SETTLE_FRACTION * (t.size - 1)))
+    return float(t[-tail:].mean())
+
+
+def name_behaviour(trajectory: np.ndarray) -> str:
+    """Name a consistency trajectory ``(E,)`` (index 0: initialisation) by a rule, in this order (the
+    paper's Supp. C: a score climbs to 1 in one epoch, or dips to 0 and then rises to 1, or falls to
+    0, and then *stays* at 1 or 0):
+
+    * never learnt: it never reaches ``LEARNT`` (0.5) after initialisation and settles near 0
+      (:func:`settled` ≤ ``NEAR_ZERO``, 0.1);
+    * learnt then forgotten: it ends below 0.5, at least ``FORGET_DROP`` (0.5) below its peak;
+    * dip then rise: it settles near 1 (≥ ``NEAR_ONE``, 0.9) and, before first reaching 0.5, fell to
+      ≤ ``NEAR_ZERO`` (0.1);
+    * learnt at once: it settles near 1 and reaches ≥ 0.9 within ``STEP_EPOCHS`` (1) recorded epoch of
+      first reaching 0.5, without such a dip;
+    * learnt gradually: it settles near 1, climbing more slowly, without a dip;
+    * unsettled: the rest (it ends between the two ends).
+    """
+    t = _check_trajectory(trajectory)
+    level = settled(t)
     first = first_learnt(t)
     if first is None:
-        return "never learnt"
+        return "never learnt" if level <= NEAR_ZERO else "unsettled"
     final, peak = t[-1], t[1:].max()
-    if final < LEARNT:
-        return "learnt then forgotten" if peak - final >= FORGET_DROP else "unsettled"
-    if first > 1 and (t[1:first].min() <= DIP or t[1:first].min() <= t[0] - DIP_BELOW_START):
+    if final < LEARNT and peak - final >= FORGET_DROP:
+        return "learnt then forgotten"
+    if level < NEAR_ONE:
+        return "unsettled"
+    if first > 1 and t[1:first].min() <= NEAR_ZERO:
         return "dip then rise"
-    early = max(1, math.ceil(EARLY_FRACTION * (t.size - 1)))
-    return "learnt at once" if first <= early else "learnt gradually"
+    return "learnt at once" if t[first:first + STEP_EPOCHS + 1].max() >= NEAR_ONE else "learnt gradually"
 
 
 def name_behaviours(consistency_by_epoch: np.ndarray) -> np.ndarray:
@@ -206,3 +236,35 @@ def _check_matrix(consistency_by_epoch: np.ndarray) -> np.ndarray:
     if not np.isfinite(c).all() or c.min() < 0 or c.max() > 1:
         raise ValueError("consistency_by_epoch must lie in [0, 1]")
     return c
+
+
+def transit_times(consistency_by_epoch: np.ndarray, epochs: np.ndarray) -> np.ndarray:
+    """How fast examples move from consistency 0 to 1 (the paper's §3: 'quite rapidly'): ``(E, M)`` at
+    the recorded ``epochs`` ``(E,)`` (increasing) → ``(M,)``, for every example that is at 0 at some
+    given epoch and at 1 at a later one, the epochs from the last time at 0 to the first time at 1
+    after it; ``nan`` for the others."""
+    c = _check_matrix(consistency_by_epoch)
+    epochs = np.asarray(epochs, dtype=np.float64)
+    if epochs.shape != (c.shape[0],) or (np.diff(epochs) <= 0).any():
+        raise ValueError(f"epochs must be {c.shape[0]} increasing epoch numbers (one per row), got {epochs}")
+    out = np.full(c.shape[1], np.nan)
+    zero, one = c == 0, c == 1
+    for m in np.flatnonzero(zero.any(axis=0) & one.any(axis=0)):
+        first_zero = int(np.argmax(zero[:, m]))
+        ones = np.flatnonzero(one[first_zero:, m])
+        if ones.size:
+            up = first_zero + int(ones[0])
+            last_zero = int(np.flatnonzero(zero[:up, m])[-1])
+            out[m] = epochs[up] - epochs[last_zero]
+    return out
+
+
+def time_at_zero(consistency_by_epoch: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Epochs an example spends at consistency 0 (Supp. C: 'the longer it has 0 consistency, the more
+    difficult it is'): ``(E, M)`` and ``weights`` ``(E,)``, the epochs each recorded epoch stands for
+    (0 for one left out) → ``(M,)``, the sum of the weights of the epochs at 0."""
+    c = _check_matrix(consistency_by_epoch)
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.shape != (c.shape[0],) or (weights < 0).any():
+        raise ValueError(f"weights must be {c.shape[0]} non-negative numbers (one per row), got {weights}")
+    return weights @ (c == 0)

@@ -17,9 +17,11 @@ PALETTE = plt.get_cmap("tab10").colors
 
 
 def majority_label_histograms(consistency: np.ndarray, majority: np.ndarray, shown: Sequence[int],
-                              epochs: np.ndarray, classes: Sequence[str], n_models: int) -> Figure:
+                              epochs: np.ndarray, classes: Sequence[str], n_models: int,
+                              collapsed: np.ndarray | None = None) -> Figure:
     """One consistency histogram per recorded-epoch index in ``shown`` (panels), each bar split by
-    the images' majority label: ``consistency`` and ``majority`` ``(E, M)``."""
+    the images' majority label: ``consistency`` and ``majority`` ``(E, M)``; a panel of an epoch
+    flagged in ``collapsed`` ``(E,)`` says so in its title."""
     K, M = len(classes), consistency.shape[1]
     values = np.arange(n_models + 1) / n_models
     fig, axes = plt.subplots(1, len(shown), figsize=(2.6 * len(shown), 3.2), sharey=True, squeeze=False)
@@ -30,7 +32,8 @@ def majority_label_histograms(consistency: np.ndarray, majority: np.ndarray, sho
             ax.bar(values, table[:, k], width=0.9 / n_models, bottom=bottom, color=PALETTE[k % 10],
                    label=classes[k])
             bottom += table[:, k]
-        ax.set_title(f"epoch {epochs[idx]}")
+        flag = collapsed is not None and bool(collapsed[idx]) and epochs[idx] > 0
+        ax.set_title(f"epoch {epochs[idx]}" + (" (collapsed)" if flag else ""))
         ax.set_xlabel("consistency")
     axes[0, 0].set_ylabel("fraction of train images")
     axes[0, -1].legend(title="majority label", fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1))
@@ -40,10 +43,12 @@ def majority_label_histograms(consistency: np.ndarray, majority: np.ndarray, sho
 
 
 def class_curves(epochs: np.ndarray, class_mean: np.ndarray, learnt_at: Sequence[int | None],
-                 labels_used: np.ndarray, classes: Sequence[str], *, n_models: int, n_images: int) -> Figure:
+                 wrong_labels: np.ndarray, classes: Sequence[str], *, n_models: int, n_images: int,
+                 collapsed: np.ndarray | None = None) -> Figure:
     """Left: each class's mean consistency ``class_mean`` ``(K, E)`` per epoch, the legend giving the
-    epoch it reaches 0.5 (``learnt_at``, indices or None). Right: ``labels_used`` ``(E,)``, the
-    labels that are the majority label of at least 5 % of the images."""
+    epoch it reaches 0.5 (``learnt_at``, indices or None). Right: ``wrong_labels`` ``(E,)``, the
+    effective number of labels among the majority labels of the images the ensemble gets wrong.
+    Epochs flagged in ``collapsed`` ``(E,)`` are shaded on both panels."""
     K = len(classes)
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
     for k in range(K):
@@ -53,10 +58,16 @@ def class_curves(epochs: np.ndarray, class_mean: np.ndarray, learnt_at: Sequence
     axes[0].axhline(LEARNT, color="grey", linestyle=":", linewidth=1)
     axes[0].set(xlabel="epoch", ylabel="mean consistency of the class",
                 title=f"Mean train consistency per true class, N={n_models}, M={n_images}")
+    axes[1].plot(epochs, wrong_labels, marker="o", markersize=3, color="black")
+    axes[1].set(xlabel="epoch", ylabel="effective number of labels", ylim=(0, K + 0.5),
+                title=f"Labels of the ensemble's mistakes (majority labels of wrong images), K={K}")
+    if collapsed is not None and collapsed.any():
+        for ax in axes:
+            for e in np.asarray(epochs)[np.asarray(collapsed)]:
+                ax.axvspan(e - 0.5, e + 0.5, color="grey", alpha=0.15, linewidth=0)
+        axes[1].annotate("shaded: collapsed epochs", (0.98, 0.04), xycoords="axes fraction", ha="right",
+                         fontsize="small", color="grey")
     axes[0].legend(fontsize="small")
-    axes[1].step(epochs, labels_used, where="mid", color="black")
-    axes[1].set(xlabel="epoch", ylabel="labels used (≥ 5 % of images)", ylim=(0, K + 0.5),
-                title=f"Labels the ensemble uses as majority label, of K={K}")
     fig.tight_layout()
     return fig
 
