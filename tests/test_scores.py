@@ -124,3 +124,22 @@ def test_learning_speed_weights_uneven_epochs_and_speed_leaves_out_epoch_0():
         scores.learning_speed(c, np.array([0, 4]))
     with pytest.raises(ValueError, match="training epoch"):
         scores.speed(pred[:, :1], labels, np.array([0]))
+
+
+def test_holdout_accuracy_counts_only_the_networks_that_did_not_train_on_the_example():
+    pred = np.array([[0, 1, 1],
+                     [0, 0, 1],
+                     [1, 1, 1]])
+    labels = np.array([0, 1, 2])
+    trained = np.array([[True, False, False],
+                        [False, False, True],
+                        [True, True, True]])
+    # example 0: held out by network 1 (right); example 1: by 0 (right) and 1 (wrong); example 2: by 0 (wrong)
+    np.testing.assert_allclose(scores.holdout_accuracy(pred, labels, trained), [1.0, 0.5, 0.0])
+    assert np.isnan(scores.holdout_accuracy(pred, labels, np.ones_like(trained)))[0]
+    with pytest.raises(ValueError, match="trained"):
+        scores.holdout_accuracy(pred, labels, trained.astype(int))
+    with pytest.raises(ValueError, match="labels"):
+        scores.holdout_accuracy(pred, labels[:2], trained)
+    with pytest.raises(ValueError, match="pred"):
+        scores.holdout_accuracy(pred.astype(float), labels, trained)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from equalnets.analysis.subsets import (by_difficulty, by_difficulty_within, class_shares, complement,
-                                       difficulty_groups, iterative_hard_subset, removal_counts)
+                                       difficulty_groups, holdout_subsets, iterative_hard_subset, removal_counts)
 
 
 def test_easiest_and_hardest_pick_the_extremes():
@@ -132,3 +132,26 @@ def test_class_shares():
         class_shares(labels, np.array([6]), 3)
     with pytest.raises(ValueError, match="labels must lie"):
         class_shares(labels, np.array([0]), 2)
+
+
+@pytest.mark.parametrize("ratio, n_subsets, held", [(0.75, 4, 1), (0.25, 4, 3), (0.5, 2, 1), (0.4, 5, 3)])
+def test_holdout_subsets_hold_every_row_out_equally_often(ratio, n_subsets, held):
+    labels = np.repeat(np.arange(5), 40)
+    subsets = holdout_subsets(labels, ratio, n_subsets, seed=3)
+    assert len(subsets) == n_subsets
+    counts = np.zeros(len(labels), int)
+    for rows in subsets:
+        assert (np.diff(rows) > 0).all()
+        assert np.bincount(labels[rows], minlength=5).tolist() == [round(40 * ratio)] * 5  # ratio of every class
+        counts += ~np.isin(np.arange(len(labels)), rows)
+    assert (counts == held).all()
+    assert [r.tolist() for r in holdout_subsets(labels, ratio, n_subsets, seed=3)] == [r.tolist() for r in subsets]
+    if n_subsets == 2:
+        assert not set(subsets[0]) & set(subsets[1])
+
+
+@pytest.mark.parametrize("ratio, n_subsets, match", [(0.3, 4, "multiple of 1/n_subsets"), (1.0, 4, "ratio"),
+                                                     (0.5, 1, "n_subsets")])
+def test_holdout_subsets_bad_input(ratio, n_subsets, match):
+    with pytest.raises(ValueError, match=match):
+        holdout_subsets(np.arange(20) % 2, ratio, n_subsets)

@@ -197,3 +197,24 @@ def data_map(p_label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if np.nanmin(p) < 0 or np.nanmax(p) > 1:
         raise ValueError("p_label must hold probabilities in [0, 1]")
     return p.mean(axis=(0, 1)), p.std(axis=1).mean(axis=0)
+
+
+def holdout_accuracy(pred: np.ndarray, labels: np.ndarray, trained: np.ndarray) -> np.ndarray:
+    """The C-score's holdout estimate at one subset ratio (Jiang et al. 2021): ``pred`` ``(K, M)``
+    int, the final predictions of K networks, each trained on a subset of the rows; ``labels``
+    ``(M,)``; ``trained`` ``(K, M)`` bool, whether network k trained on example m → ``(M,)`` float,
+    the accuracy on each example of the networks that did not train on it (``nan`` where every
+    network did)."""
+    pred, labels, trained = np.asarray(pred), np.asarray(labels), np.asarray(trained)
+    if pred.ndim != 2 or 0 in pred.shape or not np.issubdtype(pred.dtype, np.integer):
+        raise ValueError(f"pred must be a non-empty (K, M) integer array (networks, examples), got {pred.dtype} "
+                         f"{pred.shape}")
+    if labels.shape != (pred.shape[1],):
+        raise ValueError(f"labels must have shape ({pred.shape[1]},) to match pred {pred.shape}, got {labels.shape}")
+    if trained.shape != pred.shape or trained.dtype != bool:
+        raise ValueError(f"trained must be a bool array of pred's shape {pred.shape}, got {trained.dtype} "
+                         f"{trained.shape}")
+    held_out = (~trained).sum(axis=0)
+    right = ((pred == labels) & ~trained).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(held_out > 0, right / np.maximum(held_out, 1), np.nan)

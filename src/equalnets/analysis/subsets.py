@@ -187,3 +187,28 @@ def difficulty_groups(speed: np.ndarray, n_groups: int = 3) -> np.ndarray:
     groups = np.empty(len(speed), dtype=np.int64)
     groups[order] = np.arange(len(speed)) * n_groups // len(speed)
     return groups
+
+
+def holdout_subsets(labels: np.ndarray, ratio: float, n_subsets: int, *, seed: int = 0) -> list[np.ndarray]:
+    """Training subsets for a holdout estimate (the C-score's, Jiang et al. 2021) in which every row is
+    held out equally often: the rows of each class are shuffled (``seed``) and cut into ``n_subsets``
+    folds of nearly equal size; subset s trains on every fold but the h = (1 − ``ratio``) · ``n_subsets``
+    folds s, s+1, …, s+h−1 (cyclically), so each subset holds ``ratio`` of every class and every row is
+    held out by exactly h subsets. ``ratio`` must be a multiple of 1/``n_subsets`` in (0, 1); with
+    ``ratio`` 0.5 and two subsets these are two complementary halves. Returns the sorted rows of each
+    subset, ``n_subsets`` arrays."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.size == 0:
+        raise ValueError(f"labels must be a non-empty (M,) array, got shape {labels.shape}")
+    check_int("n_subsets", n_subsets, 2)
+    check_float("ratio", ratio, low=0, high=1, low_open=True, high_open=True)
+    held = (1 - ratio) * n_subsets
+    h = int(round(held))
+    if abs(held - h) > 1e-9 or not 1 <= h <= n_subsets - 1:
+        raise ValueError(f"ratio must be a multiple of 1/n_subsets = 1/{n_subsets} strictly between 0 and 1, "
+                         f"got {ratio:g}")
+    rng = np.random.default_rng(seed)
+    folds = [np.concatenate(parts) for parts in zip(*(np.array_split(rng.permutation(np.flatnonzero(labels == c)),
+                                                                     n_subsets) for c in np.unique(labels)))]
+    return [np.sort(np.concatenate([folds[f % n_subsets] for f in range(s + h, s + n_subsets)]))
+            for s in range(n_subsets)]

@@ -86,6 +86,10 @@ class Dataset:
     x_test: torch.Tensor   # (n_test, C, H, W) float32, normalised
     y_test: torch.Tensor   # (n_test,) int64
     classes: tuple[str, ...]
+    # (n_train,) / (n_test,) int64: each row's index in the data set's original training / test file
+    # (e.g. among Fashion-MNIST's 60,000 / 10,000 images), None where unknown (a hand-made Dataset)
+    train_source: np.ndarray | None = None
+    test_source: np.ndarray | None = None
 
     @property
     def n_classes(self) -> int:
@@ -236,6 +240,8 @@ def _read_cifar_pickle(path: Path) -> dict:
 # Each returns uint8 images (n, C, H, W), int64 labels for train and test, and class names.
 
 Raw = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]
+#: A loader that keeps only some rows of its files also returns the file rows it kept (train, test).
+RawRows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...], np.ndarray, np.ndarray]
 
 
 def _missing(name: str, where: Path, how: str) -> DatasetNotFoundError:
@@ -312,7 +318,7 @@ def _cifar10(data_dir: Path | None, download: bool) -> Raw:
     return xtr, ytr, xte, yte, names
 
 
-def _cifar100(data_dir: Path | None, download: bool, superclass: str | None = None) -> Raw:
+def _cifar100(data_dir: Path | None, download: bool, superclass: str | None = None) -> RawRows:
     folder = _cifar_folder(data_dir, "cifar100", download)
     meta = _read_cifar_pickle(folder / "meta")
     if not {"fine_label_names", "coarse_label_names"} <= set(meta):
@@ -321,7 +327,7 @@ def _cifar100(data_dir: Path | None, download: bool, superclass: str | None = No
     xtr, ytr, ctr = _read_cifar_batches(folder, ["train"], "fine_labels", len(fine))
     xte, yte, cte = _read_cifar_batches(folder, ["test"], "fine_labels", len(fine))
     if superclass is None:
-        return xtr, ytr, xte, yte, fine
+        return xtr, ytr, xte, yte, fine, np.arange(len(ytr)), np.arange(len(yte))
     coarse_names = [_slug(c) for c in meta["coarse_label_names"]]
     if ctr is None or cte is None or superclass not in coarse_names:
         raise DataFileError(f"{folder} lacks the coarse labels of superclass {superclass!r}; {_cifar_fix(folder)}")
@@ -331,16 +337,17 @@ def _cifar100(data_dir: Path | None, download: bool, superclass: str | None = No
     keep_tr, keep_te = ctr == coarse_id, cte == coarse_id
     return (xtr[keep_tr], np.array([remap[v] for v in ytr[keep_tr]], dtype=np.int64),
             xte[keep_te], np.array([remap[v] for v in yte[keep_te]], dtype=np.int64),
-            tuple(fine[f] for f in members))
+            tuple(fine[f] for f in members), np.flatnonzero(keep_tr), np.flatnonzero(keep_te))
 
 
-def _digits(data_dir: Path | None, download: bool) -> Raw:
+def _digits(data_dir: Path | None, download: bool) -> RawRows:
     bunch = load_digits()
     # 0..16 grey levels -> 0..255 so that every loader hands over uint8 images.
     images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
     labels = bunch.target.astype(np.int64)
     test = np.arange(len(labels)) % 5 == 4  # a fixed 80/20 split, every fifth image to test
-    return images[~test], labels[~test], images[test], labels[test], tuple(str(i) for i in range(10))
+    return (images[~test], labels[~test], images[test], labels[test], tuple(str(i) for i in range(10)),
+            np.flatnonzero(~test), np.flatnonzero(test))
 
 
 def _gaussian() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
@@ -394,21 +401,22 @@ def load_dataset(name: str = "fashion-tops", *, data_dir: str | Path | None = No
         if value is not None:
             check_int(arg, value, 1)
     root = Path(data_dir).expanduser() if data_dir is not None else None  # default: resolved where needed
-
+    rows_tr = rows_te = None  # the file rows behind the raw arrays' rows (None: the same rows)
     if name in ("fashion-tops", "fashion-mnist"):
         xtr, ytr, xte, yte, names = _fashion_mnist(root, download)
     elif name == "mnist":
         xtr, ytr, xte, yte, names = _mnist(root, download)
     elif name == "digits":
-        xtr, ytr, xte, yte, names = _digits(root, download)
+        xtr, ytr, xte, yte, names, rows_tr, rows_te = _digits(root, download)
     elif name == "cifar10":
         xtr, ytr, xte, yte, names = _cifar10(root, download)
     elif name == "cifar100":
-        xtr, ytr, xte, yte, names = _cifar100(root, download)
+        xtr, ytr, xte, yte, names, rows_tr, rows_te = _cifar100(root, download)
     elif name == "gaussian":
         xtr, ytr, xte, yte, names = _gaussian()
     else:
-        xtr, ytr, xte, yte, names = _cifar100(root, download, superclass=name.removeprefix("cifar100-"))
+        xtr, ytr, xte, yte, names, rows_tr, rows_te = _cifar100(root, download,
+                                                                superclass=name.removeprefix("cifar100-"))
 
     for split, y in (("train", ytr), ("test", yte)):
         if y.size and (y.min() < 0 or y.max() >= len(names)):
@@ -436,4 +444,6 @@ def load_dataset(name: str = "fashion-tops", *, data_dir: str | Path | None = No
         x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
     return Dataset(name=name, x_train=x_train, y_train=torch.from_numpy(remap[ytr[keep_tr]]),
                    x_test=x_test, y_test=torch.from_numpy(remap[yte[keep_te]]),
-                   classes=tuple(names[c] for c in classes))
+                   classes=tuple(names[c] for c in classes),
+                   train_source=(keep_tr if rows_tr is None else rows_tr[keep_tr]).astype(np.int64),
+                   test_source=(keep_te if rows_te is None else rows_te[keep_te]).astype(np.int64))

@@ -4,6 +4,7 @@
     python -m equalnets run NAME [--profile quick] [-p KEY VALUE ...] [EXECUTOR]
     python -m equalnets site [--strict]
     python -m equalnets list
+    python -m equalnets export [--profile quick] [-p KEY VALUE ...] [--out DIR] [--format csv parquet] [--train]
     python -m equalnets bench [--quick] [--n-models N] [--epochs E] [--width W] [--reps R] [--device cuda]
     python -m equalnets bench --paper-s3 [--device cuda] [--n-models N] [--epochs E] [--precision bf16]
 
@@ -19,6 +20,7 @@ import sys
 
 import yaml
 
+from . import export
 from .bench import RESULTS, paper_s3, report, write_result
 from ..engine.distributed import EXECUTORS, check_executor
 from .book import PROFILES, NotebookFailed, build_book, build_site, project_root, toc_notebooks
@@ -67,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     site = sub.add_parser("site", help="build the site from the executed notebooks")
     site.add_argument("--strict", action="store_true")
     sub.add_parser("list", help="list the book's notebooks")
+    export.add_parser(sub, PROFILES)
     bench = sub.add_parser("bench", help="benchmark the ensemble engine against a typical training loop")
     bench.add_argument("--quick", action="store_true", help="a ~1-minute run (N=2, 1 epoch, 2 repetitions)")
     bench.add_argument("--out", help="JSON file to write (default benchmarks/results/bench-<quick|default>.json)")
@@ -107,9 +110,11 @@ def main(argv: list[str] | None = None) -> int:
                        executor=_executor(args))
         elif args.command == "site":
             build_site(root, strict=args.strict)
+        elif args.command == "export":
+            export.run(root, args, _overrides(args.param))
         else:
             print("\n".join(toc_notebooks(root)))
-    except (NotebookFailed, ValueError, FileNotFoundError, RuntimeError) as err:
+    except (NotebookFailed, ValueError, OSError, RuntimeError) as err:  # OSError: FileNotFoundError, a failed write
         print(f"equalnets: {err}", file=sys.stderr)
         return 1
     return 0
