@@ -9,6 +9,7 @@ from ensembles import make_run
 import pytest
 
 
+from equalnets.analysis import scores
 from equalnets.chapters import part1_s5_other_paradigms as s5
 from equalnets.engine.checks import ParameterError
 from equalnets.figures import paradigms
@@ -43,7 +44,7 @@ def test_beginning_of_learning():
     assert s5.beginning_of_learning(cons, epochs) == 1
 
 
-def ensemble(n_test: int = 30):
+def ensemble(n_test: int = 60):
     """A made-up test split of three thirds, 4 networks, epochs 0-2: the first third (easy) right by
     all from epoch 1, the second by 2 then 3 networks, the last by none then 1."""
     labels = np.arange(n_test) % 3
@@ -56,14 +57,18 @@ def ensemble(n_test: int = 30):
     return make_run(pred, labels, pred, labels), labels
 
 
-def learners_for(labels: np.ndarray, zoo_right: np.ndarray) -> s5.Learners:
-    """AdaBoost right on the easy third at every k and on the first min(8, k) intermediate images;
-    the six classifiers right where ``zoo_right``."""
+def learners_for(labels: np.ndarray, zoo_right: np.ndarray, order: np.ndarray | None = None) -> s5.Learners:
+    """AdaBoost right on the easy third at every k and on the first min(16, 2k) intermediate images;
+    the six classifiers right where ``zoo_right``. ``order`` (a permutation of the images) moves
+    AdaBoost's answers to other images: an AdaBoost whose difficulty is unrelated to the CNN's."""
     wrong = (labels + 1) % 3
     boost = np.tile(wrong, (10, 1))
-    boost[:, :10] = labels[:10]
+    boost[:, :20] = labels[:20]
     for k in range(1, 11):
-        boost[k - 1, 10:10 + min(8, k)] = labels[10:10 + min(8, k)]
+        boost[k - 1, 20:20 + min(16, 2 * k)] = labels[20:20 + min(16, 2 * k)]
+    if order is not None:
+        right = (boost == labels)[:, order]
+        boost = np.where(right, labels, wrong)
     zoo = {name: np.where(zoo_right, labels, wrong) for name in CLASSIFIERS}
     zoo["AdaBoost (k=10)"] = boost[-1]
     return s5.Learners(ks=np.array([1, 2, 5, 10]), boost=boost, zoo=zoo, dims=5)
@@ -71,29 +76,58 @@ def learners_for(labels: np.ndarray, zoo_right: np.ndarray) -> s5.Learners:
 
 def test_analyse_on_made_up_ensemble():
     run, labels = ensemble()
-    a = s5.analyse(run, learners_for(labels, np.arange(30) < 10), n_boot=50)
-    np.testing.assert_array_equal(a.groups, np.repeat([0, 1, 2], 10))
+    a = s5.analyse(run, learners_for(labels, np.arange(60) < 20), n_boot=50)
+    np.testing.assert_array_equal(a.groups, np.repeat([0, 1, 2], 20))
+    # the learning speed leaves out epoch 0 (scores.speed)
+    np.testing.assert_allclose(a.speed, scores.speed(run.test.pred, labels, run.epochs))
     np.testing.assert_allclose(a.by_group[:, 0], 1.0)
     np.testing.assert_allclose(a.by_group[:, 1], [0.1, 0.2, 0.5, 0.8])
-    np.testing.assert_allclose(a.cnn_accuracy, (30 + 20 + 20 + 10) / 120)
+    np.testing.assert_allclose(a.cnn_accuracy, (60 + 40 + 40 + 20) / 240)
     assert a.moments == {"epoch 1": 1, "epoch 2": 2} and a.max_k == 10
-    assert a.given["epoch 1", "k-NN"] == (1.0, 0.0)
-    assert a.given["epoch 2", "AdaBoost (k=10)"] == (0.9, 0.0)
-    assert int(a.cnn_right["epoch 2"].sum()) == 20
+    assert (a.given["epoch 1", "k-NN"].right, a.given["epoch 1", "k-NN"].wrong) == (1.0, 0.0)
+    assert a.given["epoch 1", "k-NN"].base == pytest.approx(1 / 3) and a.given["epoch 1", "k-NN"].p < 1e-10
+    assert (a.given["epoch 2", "AdaBoost (k=10)"].right, a.given["epoch 2", "AdaBoost (k=10)"].wrong) == (0.9, 0.0)
+    assert int(a.cnn_right["epoch 2"].sum()) == 40 and abs(a.null_r) < a.correlation.r
+    assert a.given_table().shape == (2 * 7, 5)
 
 
-def test_claims_on_made_up_ensembles():
+def verdicts(table) -> dict[str, str]:
+    return {r["claim"]: r["verdict"] for r in table.rows}
+
+
+def test_claims_of_learners_that_find_the_cnn_easy_images_easy():
     run, labels = ensemble()
-    table = s5.claims(run, learners_for(labels, np.arange(30) < 10), n_boot=50)
-    assert len(table.rows) == 8
+    table = s5.claims(run, learners_for(labels, np.arange(60) < 20), n_boot=50)
+    assert len(table.rows) == 8 and all(r["reference"] for r in table.rows)
     assert {r["verdict"] for r in table.rows} == {"reproduced"}, table.frame()
-    # classifiers right only where every network is wrong: the Fig. 7 rows fail
-    table = s5.claims(run, learners_for(labels, np.arange(30) >= 20), n_boot=50)
-    verdicts = {r["claim"]: r["verdict"] for r in table.rows}
-    assert verdicts["Classifiers are right mostly where the CNN is right (epoch 1)"] == "not reproduced"  # 1 of 7
-    assert verdicts["All six classifiers under-perform the CNN"] == "reproduced"
+    assert "0.73" in table.rows[4]["rule"]
+
+
+def test_claims_of_an_adaboost_blind_to_the_cnn_difficulty():
+    """AdaBoost as accurate, but right on images unrelated to the CNN's order: every AdaBoost claim fails."""
+    run, labels = ensemble()
+    blind = learners_for(labels, np.arange(60) < 20, order=np.random.default_rng(2).permutation(60))
+    found = verdicts(s5.claims(run, blind, n_boot=50))
+    for claim in ("AdaBoost: easy > intermediate > hard at every k", "AdaBoost: easy high and flat in k",
+                  "AdaBoost: intermediate rises with k", "AdaBoost: hard low and slowly falling",
+                  "AdaBoost's difficulty correlates with the CNN's"):
+        assert found[claim] == "not reproduced", claim
+
+
+def test_claims_of_classifiers_independent_of_the_cnn():
+    """Classifiers right on one image in three, unrelated to what the CNN gets right, and one classifier
+    better than the CNN: the Fig. 7 rows and the accuracy row fail."""
+    run, labels = ensemble()
+    table = s5.claims(run, learners_for(labels, np.arange(60) % 3 == 0), n_boot=50)
+    found = verdicts(table)
+    assert found["Classifiers are right mostly where the CNN is right (epoch 1)"] == "not reproduced"
+    assert found["Classifiers are right mostly where the CNN is right (epoch 2)"] == "not reproduced"
+    assert found["All six classifiers under-perform the CNN"] == "reproduced"
+    assert found["AdaBoost: easy > intermediate > hard at every k"] == "reproduced"  # AdaBoost unchanged
+    better = s5.claims(run, learners_for(labels, np.ones(60, bool)), n_boot=50)
+    assert better.verdict("All six classifiers under-perform the CNN") == "not reproduced"
     with pytest.raises(ValueError, match="k-NN"):
-        s5.claims(run, s5.Learners(ks=np.array([1]), boost=np.zeros((1, 30), int), zoo={}, dims=1))
+        s5.claims(run, s5.Learners(ks=np.array([1]), boost=np.zeros((1, 60), int), zoo={}, dims=1))
 
 
 def test_fit_learners_and_default_claims(tiny_config):
@@ -116,8 +150,8 @@ def test_fit_learners_and_default_claims(tiny_config):
 
 def test_figures_draw_from_the_analysis():
     run, labels = ensemble()
-    a = s5.analyse(run, learners_for(labels, np.arange(30) < 10), n_boot=20)
-    figs = [paradigms.adaboost_by_difficulty(a.ks, a.by_group, a.overall, n_images=30, n_models=run.n_models),
+    a = s5.analyse(run, learners_for(labels, np.arange(60) < 20), n_boot=20)
+    figs = [paradigms.adaboost_by_difficulty(a.ks, a.by_group, a.overall, n_images=60, n_models=run.n_models),
             paradigms.difficulty_scatter(a.boost_score, a.speed, a.groups, a.correlation, max_k=a.max_k),
             paradigms.accuracy_where_cnn_right(a.given, a.names, a.cnn_right, n_models=run.n_models)]
     assert [len(f.axes) for f in figs] == [1, 1, 2]

@@ -7,23 +7,27 @@ The hard set starts from the base ensemble's learning speed and is re-scored eve
 kept (:func:`ensemble_rescorer`); ``equalnets.analysis.subsets.iterative_hard_subset`` does the
 iterating. Both experiments meet ensembles that give (almost) every image one label, early in
 training or on an unbalanced subset; consistency then marks an image's class, not its difficulty,
-and looks bi-modal for that reason alone. Such *collapsed* epochs
-(``equalnets.analysis.phases.collapsed_epochs``) are left out of the verdicts.
+and looks bi-modal for that reason alone. Such *collapsed* epochs (``equalnets.analysis.phases``:
+``split_phases``'s rule) are a phase label of their own: they count neither for nor against
+bi-modality, and an absence of bi-modality is only judged where enough epochs are not collapsed.
+Every ensemble a verdict compares has a seed of its own (``derived_seed``).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from ..analysis import phases, scores
 from ..analysis.claims import ClaimsTable
 from ..analysis.subsets import HardSet, Rescore, by_difficulty, class_shares, iterative_hard_subset
 from ..engine.checks import check_choice, check_float, check_int, check_record_epochs
-from ..engine.config import OPTIMIZERS, RunConfig
+from ..engine.config import OPTIMIZERS, RunConfig, derived_seed
 from ..engine.store import SPLITS, Run
 from .base import ChapterParameters, EnsembleParameters
 
@@ -90,7 +94,7 @@ def runs(params: Parameters) -> dict[str, RunConfig]:
     depend on the base run: :func:`hard_set` (the re-scoring ones) and :func:`subset_runs`."""
     base = params.base_config()
     return {"base": base, "random labels": base.replace(
-        labels="random", dropout=False,
+        labels="random", dropout=False, seed=derived_seed(params.seed, "random labels"),
         train_per_class=params.random_train_per_class if params.random_train_per_class is not None
         else params.train_per_class,
         test_per_class=params.random_test_per_class if params.random_test_per_class is not None
@@ -102,10 +106,11 @@ def runs(params: Parameters) -> dict[str, RunConfig]:
 
 
 def rescoring_config(params: Parameters) -> RunConfig:
-    """The base protocol with the re-scoring ensembles' N, epochs and batch; each is trained on the
-    rows still kept (:func:`ensemble_rescorer`)."""
+    """The base protocol with the re-scoring ensembles' N, epochs, batch and a seed of their own
+    (``derived_seed(seed, 'rescore')``); each is trained on the rows still kept (:func:`ensemble_rescorer`)."""
     return params.base_config().replace(n_models=params.rescore_models, epochs=params.rescore_epochs,
-                                        record_epochs=params.rescore_record_epochs, batch_size=params.subset_batch_size)
+                                        record_epochs=params.rescore_record_epochs, batch_size=params.subset_batch_size,
+                                        seed=derived_seed(params.seed, "rescore"))
 
 
 def subset_template(params: Parameters) -> RunConfig:
@@ -118,27 +123,26 @@ def subset_template(params: Parameters) -> RunConfig:
 def ensemble_rescorer(config: RunConfig, params: ChapterParameters, *,
                       log: Callable[[str], None] | None = print) -> Rescore:
     """A ``rescore`` for ``subsets.iterative_hard_subset``: train ``config`` on the given rows (through
-    the chapter's run store, so a rerun loads it) and return their learning speed, the consistency of
-    each row averaged over the recorded epochs."""
+    the chapter's run store, so a rerun loads it) and return their learning speed (``scores.speed``)."""
     store = params.store()
     dataset = store.dataset_for(config)
 
     def rescore(rows: np.ndarray) -> np.ndarray:
         run = store.get_or_train(config.replace(train_subset=[int(r) for r in rows]), dataset=dataset,
                                  **params.train_options())
-        cons = scores.consistency(run.train.pred, run.train.labels)[:, rows]   # (E, k): the rows trained on
+        pred, labels = run.train.pred[:, :, rows], run.train.labels[rows]     # the rows trained on
         if log is not None:
             log(f"rescored {len(rows)} rows with N={run.n_models} networks trained on them "
-                f"({run.path.name}): final accuracy on those rows {cons[-1].mean():.3f}")
-        return scores.learning_speed(cons)
+                f"({run.path.name}): final accuracy on those rows {(pred[:, -1] == labels).mean():.3f}")
+        return scores.speed(pred, labels, run.epochs)
 
     return rescore
 
 
 def difficulty(base: Run) -> np.ndarray:
-    """``(M_train,)``: the base ensemble's learning speed on every training image (over every
-    recorded epoch), the hard set's first score; higher = easier."""
-    return scores.learning_speed(scores.consistency(base.train.pred, base.train.labels))
+    """``(M_train,)``: the base ensemble's learning speed on every training image (``scores.speed``:
+    consistency averaged over the training epochs ≥ 1), the hard set's first score; higher = easier."""
+    return scores.speed(base.train.pred, base.train.labels, base.epochs)
 
 
 def hard_set(params: Parameters, base: Run, *, log: Callable[[str], None] | None = print) -> HardSet:
@@ -152,22 +156,43 @@ def hard_set(params: Parameters, base: Run, *, log: Callable[[str], None] | None
 
 def subset_runs(params: Parameters, base: Run, hard: HardSet) -> dict[str, tuple[np.ndarray, RunConfig]]:
     """:data:`HARD` and :data:`RANDOM`: the train rows of the hard set and of a random share of the
-    training set of the same size, each with the :func:`subset_template` trained only on them."""
+    training set of the same size, each with the :func:`subset_template` trained only on them and a
+    seed of its own (``derived_seed(seed, name)``: the two ensembles compared are no twins)."""
     random_rows = by_difficulty(difficulty(base), len(hard.rows) / len(base.train.labels), "random", seed=params.seed)
     template = subset_template(params)
-    return {name: (rows, template.replace(train_subset=[int(r) for r in rows]))
+    return {name: (rows, template.replace(train_subset=[int(r) for r in rows], seed=derived_seed(params.seed, name)))
             for name, rows in ((HARD, hard.rows), (RANDOM, random_rows))}
 
 
 # --------------------------------------------------------------------------- analysis
 
+#: An absence of bi-modality is judged only on an ensemble with at least this many recorded epochs
+#: ≥ 1 that are not collapsed (a collapsed epoch never counts for or against bi-modality).
+MIN_JUDGED = 3
+#: The paper's lowest Pearson measure with random labels (§6), and how far below it ours may lie: about
+#: two standard errors of Pearson's measure of 500 consistency scores of N = 10 networks (0.08-0.15).
+PAPER_RANDOM_MIN = {"train": 1.07, "test": 1.35}
+PEARSON_TOLERANCE = 0.3
+#: Memorising: the mean training accuracy on random labels must reach the paper's 1.0 less this.
+MEMORISED_TOLERANCE = 0.05
+#: Nothing generalises: the mean test accuracy stays within this of chance (1/K).
+CHANCE_TOLERANCE = 0.05
+#: The hard set must cost at least this much test accuracy against the random control, at this
+#: significance (one-sided Welch t-test over the networks); the control must keep RANDOM_KEEPS of the
+#: base's accuracy (the paper: 0.47 / 0.56 = 84 %).
+HARD_GAP, ALPHA, RANDOM_KEEPS = 0.1, 0.01, 0.75
+
+
 @dataclass(frozen=True)
 class EnsembleSummary:
-    """One ensemble through Pearson's measure, collapsed epochs flagged.
+    """One ensemble through Pearson's measure and the phase rule of §3, collapsed epochs as their own label.
 
     ``rows`` the number of train rows it trained on; ``consistency`` split → ``(E, M)``, on the
     train rows it trained on and the test set; ``accuracy`` split → ``(N, E)`` over the whole split;
-    ``collapsed`` ``(E,)`` (on the test set); ``summary`` split → ``phases.BimodalitySummary``.
+    ``phases`` split → ``phases.Phases`` (``phases.split_phases``'s rule: an epoch at which the
+    networks give more than half of the whole, class-balanced split one label is 'collapsed', and
+    counts neither for nor against bi-modality); ``null_pearson`` split → ``(E,)`` Pearson's measure
+    of the independent-errors null at the same accuracies (``phases.null_pearson_by_epoch``).
     """
 
     n_models: int
@@ -175,28 +200,59 @@ class EnsembleSummary:
     rows: int
     consistency: dict[str, np.ndarray]
     accuracy: dict[str, np.ndarray]
-    collapsed: np.ndarray
-    summary: dict[str, phases.BimodalitySummary]
+    phases: dict[str, phases.Phases]
+    null_pearson: dict[str, np.ndarray]
 
     @property
     def pearson(self) -> dict[str, np.ndarray]:
         """Split → ``(E,)`` Pearson's measure per recorded epoch."""
-        return {s: x.pearson for s, x in self.summary.items()}
+        return {s: np.array(p.pearson) for s, p in self.phases.items()}
 
-    def collapsed_trained(self) -> np.ndarray:
-        """The recorded epochs >= 1 that are collapsed."""
-        return self.epochs[self.collapsed & (self.epochs >= 1)]
+    def collapsed(self, split: str) -> np.ndarray:
+        """``(E,)`` bool: the recorded epochs collapsed on ``split``."""
+        return np.array([label == "collapsed" for label in self.phases[split].labels])
+
+    def judged(self, split: str) -> np.ndarray:
+        """``(E,)`` bool: the recorded epochs ≥ 1 not collapsed on ``split``, the ones that count."""
+        return (self.epochs >= 1) & ~self.collapsed(split)
+
+    def n_bimodal(self, split: str) -> int:
+        """Recorded epochs that the §3 rule calls bi-modal on ``split``."""
+        return self.phases[split].count("bi-modality")
+
+    def enough(self, split: str) -> bool:
+        """At least :data:`MIN_JUDGED` epochs to judge an absence of bi-modality on."""
+        return int(self.judged(split).sum()) >= MIN_JUDGED
+
+    def min_pearson(self, split: str, null: bool = False) -> float:
+        """Lowest Pearson measure (of the null with ``null``) over the judged epochs; nan if none."""
+        values = (self.null_pearson if null else self.pearson)[split][self.judged(split)]
+        return float(np.nanmin(values)) if np.isfinite(values).any() else float("nan")
+
+    def collapsed_trained(self, split: str = "test") -> np.ndarray:
+        """The recorded epochs >= 1 that are collapsed on ``split``."""
+        return self.epochs[self.collapsed(split) & (self.epochs >= 1)]
+
+    def describe(self, split: str) -> str:
+        """The phase counts of ``split`` in words."""
+        n = int((self.epochs >= 1).sum())
+        return (f"{self.n_bimodal(split)} bi-modal, {len(self.collapsed_trained(split))} collapsed, of {n} epochs; "
+                f"min Pearson {self.min_pearson(split):.2f}")
 
 
-def summarise(run: Run, rows: np.ndarray | None = None) -> EnsembleSummary:
-    """:class:`EnsembleSummary` of ``run``, trained on the train ``rows`` (None: all of them)."""
-    cons = {s: scores.consistency(run.split(s).pred, run.split(s).labels) for s in SPLITS}
+def summarise(run: Run, rows: np.ndarray | None = None, *, seed: int = 0) -> EnsembleSummary:
+    """:class:`EnsembleSummary` of ``run``, trained on the train ``rows`` (None: all of them). Collapse is
+    read on the whole of each split (class-balanced), consistency on the rows trained on."""
+    pred = {s: run.split(s).pred for s in SPLITS}
+    labels = {s: run.split(s).labels for s in SPLITS}
     if rows is not None:
-        cons["train"] = cons["train"][:, rows]
-    collapsed = phases.collapsed_epochs(run.test.pred, run.n_classes)
+        pred["train"], labels["train"] = pred["train"][:, :, rows], labels["train"][rows]
+    cons = {s: scores.consistency(pred[s], labels[s]) for s in SPLITS}
+    found = {s: phases.find_phases(cons[s], run.epochs, phases.collapsed_epochs(run.split(s).pred, run.n_classes))
+             for s in SPLITS}
+    null = {s: phases.null_pearson_by_epoch(pred[s], labels[s], seed=seed + k) for k, s in enumerate(SPLITS)}
     return EnsembleSummary(n_models=run.n_models, epochs=run.epochs, rows=cons["train"].shape[1], consistency=cons,
-                           accuracy={s: run.split(s).accuracy() for s in SPLITS}, collapsed=collapsed,
-                           summary={s: phases.bimodality_summary(c, run.epochs, collapsed) for s, c in cons.items()})
+                           accuracy={s: run.split(s).accuracy() for s in SPLITS}, phases=found, null_pearson=null)
 
 
 def middle_epoch(random: EnsembleSummary) -> int:
@@ -214,15 +270,15 @@ def random_label_epochs(random: EnsembleSummary) -> dict[str, int]:
 
 
 def random_label_table(random: EnsembleSummary, chosen: Mapping[str, int]) -> pd.DataFrame:
-    """Mean consistency and Pearson's measure of both splits at the ``chosen`` epochs."""
-    cons, pearson = random.consistency, random.pearson
-    return pd.DataFrame({"epoch": [int(random.epochs[i]) for i in chosen.values()],
-                         "mean consistency (train)": [cons["train"][i].mean() for i in chosen.values()],
-                         "Pearson (train)": [pearson["train"][i] for i in chosen.values()],
-                         "mean consistency (test)": [cons["test"][i].mean() for i in chosen.values()],
-                         "Pearson (test)": [pearson["test"][i] for i in chosen.values()],
-                         "collapsed": [bool(random.collapsed[i]) for i in chosen.values()]},
-                        index=pd.Index(list(chosen), name="epoch chosen as"))
+    """Mean consistency, Pearson's measure (and its null's) and the phase of both splits at the
+    ``chosen`` epochs."""
+    table = {"epoch": [int(random.epochs[i]) for i in chosen.values()]}
+    for s in SPLITS:
+        table[f"mean consistency ({s})"] = [random.consistency[s][i].mean() for i in chosen.values()]
+        table[f"Pearson ({s})"] = [random.pearson[s][i] for i in chosen.values()]
+        table[f"null Pearson ({s})"] = [random.null_pearson[s][i] for i in chosen.values()]
+        table[f"phase ({s})"] = [random.phases[s].labels[i] for i in chosen.values()]
+    return pd.DataFrame(table, index=pd.Index(list(chosen), name="epoch chosen as"))
 
 
 def kept_path(hard: HardSet, score: np.ndarray, labels: np.ndarray,
@@ -242,93 +298,104 @@ def one_shot_overlap(hard: HardSet, score: np.ndarray, *, seed: int = 0) -> floa
 
 
 def summary_table(ensembles: Mapping[str, EnsembleSummary]) -> pd.DataFrame:
-    """One row per ensemble (named by what it trained on): its size, final accuracies, collapsed
-    epochs, lowest Pearson's measure and bi-modal epochs per split, without and with the collapsed."""
-    table = {"train rows": [e.rows for e in ensembles.values()], "N": [e.n_models for e in ensembles.values()],
-             "epochs": [int(e.epochs[-1]) for e in ensembles.values()],
-             "final test accuracy": [e.accuracy["test"][:, -1].mean() for e in ensembles.values()],
-             "final train accuracy (own rows)": [e.consistency["train"][-1].mean() for e in ensembles.values()],
-             "recorded epochs >= 1": [int(e.summary["train"].trained.sum()) for e in ensembles.values()],
-             "collapsed": [e.summary["train"].n_collapsed for e in ensembles.values()]}
+    """One row per ensemble (named by what it trained on): its size, final accuracies, and per split
+    the epochs in each phase that matters here (bi-modal, collapsed: its own label, counted neither
+    way) and the lowest Pearson measure over the epochs not collapsed, beside its null's."""
+    e = list(ensembles.values())
+    table = {"train rows": [x.rows for x in e], "N": [x.n_models for x in e],
+             "epochs": [int(x.epochs[-1]) for x in e],
+             "final test accuracy": [x.accuracy["test"][:, -1].mean() for x in e],
+             "final train accuracy (own rows)": [x.consistency["train"][-1].mean() for x in e],
+             "recorded epochs >= 1": [int((x.epochs >= 1).sum()) for x in e]}
     for s in SPLITS:
-        sums = [e.summary[s] for e in ensembles.values()]
-        table[f"min Pearson, {s}"] = [x.min_pearson() for x in sums]
-        table[f"min Pearson, {s} (all epochs)"] = [x.min_pearson(False) for x in sums]
-        table[f"bi-modal epochs, {s}"] = [x.n_bimodal() for x in sums]
-        table[f"bi-modal epochs, {s} (all epochs)"] = [x.n_bimodal(False) for x in sums]
+        table[f"collapsed, {s}"] = [len(x.collapsed_trained(s)) for x in e]
+        table[f"bi-modal, {s}"] = [x.n_bimodal(s) for x in e]
+        table[f"min Pearson, {s}"] = [x.min_pearson(s) for x in e]
+        table[f"min Pearson of the null, {s}"] = [x.min_pearson(s, null=True) for x in e]
     return pd.DataFrame(table, index=pd.Index(list(ensembles), name="trained on"))
 
 
 def moments(arms: Mapping[str, EnsembleSummary]) -> dict[str, int]:
     """Recorded-epoch indices of the beginning (the first epoch >= 1 at which no ensemble of
-    ``arms`` is collapsed, else the first >= 1) and the end of training."""
+    ``arms`` is collapsed on either split, else the first >= 1) and the end of training."""
     epochs = next(iter(arms.values())).epochs
-    usable = np.flatnonzero((epochs >= 1) & ~np.logical_or.reduce([a.collapsed for a in arms.values()]))
+    usable = np.flatnonzero(np.logical_and.reduce([a.judged(s) for a in arms.values() for s in SPLITS]))
     return {"beginning": int(usable[0]) if len(usable) else int(np.flatnonzero(epochs >= 1)[0]),
             "end": len(epochs) - 1}
 
 
 # --------------------------------------------------------------------------- claims
 
-def claims(base: Run, random: Run, arms: Mapping[str, tuple[np.ndarray, Run]]) -> ClaimsTable:
+def claims(base: Run, random: Run, arms: Mapping[str, tuple[np.ndarray, Run]], *, seed: int = 0) -> ClaimsTable:
     """The claims of the paper's §6 against the base run, the random-label run and the :data:`HARD`
-    and :data:`RANDOM` subset runs (name → (train rows it trained on, run))."""
-    b, rl = summarise(base), summarise(random)
-    sub = {name: summarise(r, rows) for name, (rows, r) in arms.items()}
-    K, rl_epochs, rl_sum, rl_cons, rl_pearson = base.n_classes, rl.epochs, rl.summary, rl.consistency, rl.pearson
-    base_min = {s: b.summary[s].min_pearson() for s in SPLITS}
-    base_acc = b.accuracy["test"][:, -1].mean()
-    rl_mid = middle_epoch(rl)
+    and :data:`RANDOM` subset runs (name → (train rows it trained on, run)); ``seed`` draws the
+    null ensembles. Each rule compares with a reference computed here: chance, the independent-errors
+    null, the base ensemble on true labels, the random 20 % control, or the paper's number less a
+    stated tolerance."""
+    b, rl = summarise(base, seed=seed), summarise(random, seed=seed)
+    sub = {name: summarise(r, rows, seed=seed) for name, (rows, r) in arms.items()}
+    K, rl_epochs, rl_cons, rl_pearson = base.n_classes, rl.epochs, rl.consistency, rl.pearson
+    base_acc = float(b.accuracy["test"][:, -1].mean())
     table = ClaimsTable()
     rl_final = float(rl.accuracy["train"][:, -1].mean())
+    memorised = 1 - MEMORISED_TOLERANCE
     table.check("Random labels, no dropout: the networks memorise the training set", "training accuracy 100 %",
                 f"mean training accuracy {rl_final:.3f} after {int(rl_epochs[-1])} epochs (N={random.n_models}, "
                 f"{len(random.train.labels)} images)",
-                "reproduced: >= 0.95; partly: >= 0.6 (well above chance 1/K)", rl_final >= 0.95, partly=rl_final >= 0.6)
-    for s, paper_min in (("train", 1.07), ("test", 1.35)):
-        x = rl_sum[s]
-        table.check(f"Random labels: consistency is never bi-modal ({s})", f"minimum Pearson {paper_min}",
-                    f"minimum Pearson {x.min_pearson():.2f} over {int(x.kept.sum())} epochs not collapsed, "
-                    f"{x.n_bimodal()} bi-modal (all {int(x.trained.sum())} epochs: {x.min_pearson(False):.2f}, "
-                    f"{x.n_bimodal(False)}); base, true labels: {base_min[s]:.2f}",
-                    "over the epochs not collapsed: reproduced: no bi-modal epoch by the §3 rule and minimum Pearson "
-                    ">= 0.8 (a uniform); partly: no bi-modal epoch",
-                    x.n_bimodal() == 0 and x.min_pearson() >= 0.8, partly=x.n_bimodal() == 0)
+                f">= {memorised:.2f} (the paper's 1.0 less {MEMORISED_TOLERANCE}); partly: >= 0.6",
+                rl_final >= memorised, partly=rl_final >= 0.6,
+                reference=f"chance 1/K = {1 / K:.2f}; at epoch {int(rl_epochs[0])}: "
+                          f"{float(rl.accuracy['train'][:, 0].mean()):.3f}")
+    for s in SPLITS:
+        low = PAPER_RANDOM_MIN[s] - PEARSON_TOLERANCE
+        detects = b.n_bimodal(s) > 0
+        table.check(f"Random labels: consistency is never bi-modal ({s})", f"minimum Pearson {PAPER_RANDOM_MIN[s]}",
+                    f"{rl.describe(s)} (over the {int(rl.judged(s).sum())} not collapsed)",
+                    f"over >= {MIN_JUDGED} epochs not collapsed (collapsed ones count neither way): no bi-modal epoch "
+                    f"by the §3 rule and minimum Pearson >= {low:.2f} (the paper's less {PEARSON_TOLERANCE}), while the "
+                    "base ensemble on true labels (the same rule) has a bi-modal epoch; partly: no bi-modal epoch",
+                    rl.enough(s) and rl.n_bimodal(s) == 0 and rl.min_pearson(s) >= low and detects,
+                    partly=rl.enough(s) and rl.n_bimodal(s) == 0,
+                    reference=f"independent-errors null: min Pearson {rl.min_pearson(s, null=True):.2f}; base, true "
+                              f"labels: {b.describe(s)}")
+    rl_mid = middle_epoch(rl)
     mid_train = rl_cons["train"][rl_mid]
     table.check("Random labels: a single bell on the training set while learning",
                 "Gaussian-like, centred near 0.8 (Fig. 8b)",
                 f"epoch {int(rl_epochs[rl_mid])}: mean {mid_train.mean():.2f}, Pearson {rl_pearson['train'][rl_mid]:.2f}, "
                 f"{(mid_train == 0).mean():.1%} of images at 0",
-                "reproduced: at the epoch with mean nearest 0.8, mean within 0.1 of 0.8, Pearson >= 1 and < 5 % of "
-                "images at consistency 0; partly: Pearson >= 0.8",
+                "at the epoch with mean nearest 0.8: mean within 0.1 of 0.8, Pearson >= 1 (above a uniform's 0.8) and "
+                "< 5 % of images at consistency 0; partly: Pearson >= 0.8",
                 abs(mid_train.mean() - 0.8) <= 0.1 and rl_pearson["train"][rl_mid] >= 1 and (mid_train == 0).mean() < 0.05,
-                partly=rl_pearson["train"][rl_mid] >= 0.8)
-    te_last = rl_cons["test"][-1]
+                partly=rl_pearson["train"][rl_mid] >= 0.8,
+                reference=f"independent-errors null at that epoch: Pearson {rl.null_pearson['train'][rl_mid]:.2f}")
+    te_acc = rl.accuracy["test"].mean(0)[rl_epochs >= 1]
     table.check("Random labels: nothing generalises to the test set", "test consistency a bell near 0 (Fig. 8b)",
-                f"mean test consistency {te_last.mean():.2f} (chance 1/K = {1 / K:.2f}), "
-                f"Pearson {rl_pearson['test'][-1]:.2f}",
-                "reproduced: mean within 0.05 of chance 1/K (the level of guessing with K classes) and not bi-modal "
-                "at the last epoch", abs(te_last.mean() - 1 / K) <= 0.05 and not phases.is_bimodal(te_last),
-                partly=abs(te_last.mean() - 1 / K) <= 0.1)
-    acc_h, acc_r = float(sub[HARD].accuracy["test"][:, -1].mean()), float(sub[RANDOM].accuracy["test"][:, -1].mean())
+                f"mean test accuracy {te_acc[-1]:.3f} at the last epoch, at most {te_acc.max():.3f}",
+                f"within {CHANCE_TOLERANCE} of chance at the last epoch and never above chance + {CHANCE_TOLERANCE}; "
+                f"partly: within {2 * CHANCE_TOLERANCE} at the last epoch",
+                abs(te_acc[-1] - 1 / K) <= CHANCE_TOLERANCE and te_acc.max() <= 1 / K + CHANCE_TOLERANCE,
+                partly=abs(te_acc[-1] - 1 / K) <= 2 * CHANCE_TOLERANCE,
+                reference=f"chance 1/K = {1 / K:.2f}; base, true labels: {base_acc:.3f}")
+    acc = {name: sub[name].accuracy["test"][:, -1] for name in (HARD, RANDOM)}
+    acc_h, acc_r = float(acc[HARD].mean()), float(acc[RANDOM].mean())
+    with warnings.catch_warnings():  # networks of one accuracy (made-up runs): scipy warns, p is still defined
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p_gap = float(stats.ttest_ind(acc[HARD], acc[RANDOM], equal_var=False, alternative="less").pvalue)
     table.check("Training on the hard 20 % costs much more test accuracy than a random 20 %",
-                "0.56 → 0.30 (hard) vs 0.47 (random)", f"{base_acc:.2f} → {acc_h:.2f} (hard) vs {acc_r:.2f} (random)",
-                "reproduced: hard below random by >= 0.1 and random keeps >= 75 % of the base accuracy "
-                "(the paper: 84 %); partly: hard below random",
-                acc_h <= acc_r - 0.1 and acc_r >= 0.75 * base_acc, partly=acc_h < acc_r)
-    hs, rs = sub[HARD].summary, sub[RANDOM].summary
-    hb = {s: hs[s].n_bimodal() for s in SPLITS}
-    rb = {s: rs[s].n_bimodal() for s in SPLITS}
-    enough = int(hs["train"].kept.sum()) >= 3   # a verdict on fewer epochs not collapsed would rest on noise
+                "0.56 → 0.30 (hard) vs 0.47 (random)", f"hard {acc_h:.2f} (one-sided Welch p = {p_gap:.1e})",
+                f"hard below random by >= {HARD_GAP} with p < {ALPHA}, and random keeps >= {RANDOM_KEEPS:.0%} of the "
+                "base accuracy (the paper: 84 %); partly: hard below random",
+                acc_h <= acc_r - HARD_GAP and p_gap < ALPHA and acc_r >= RANDOM_KEEPS * base_acc, partly=acc_h < acc_r,
+                reference=f"random 20 % {acc_r:.2f}; base, full set {base_acc:.2f}")
+    hs, rs = sub[HARD], sub[RANDOM]
+    enough = all(hs.enough(s) for s in SPLITS)
+    hb, rb = sum(hs.n_bimodal(s) for s in SPLITS), sum(rs.n_bimodal(s) for s in SPLITS)
     table.check("Hard 20 %: no bi-modal phase", "phase 3 absent (Fig. 8d)",
-                f"bi-modal epochs (train / test) among those not collapsed: hard {hb['train']} / {hb['test']} of "
-                f"{int(hs['train'].kept.sum())}, random {rb['train']} / {rb['test']} of {int(rs['train'].kept.sum())}; "
-                f"over all epochs: hard {hs['train'].n_bimodal(False)} / {hs['test'].n_bimodal(False)}, random "
-                f"{rs['train'].n_bimodal(False)} / {rs['test'].n_bimodal(False)} of {int(hs['train'].trained.sum())}; "
-                f"min Pearson hard {hs['train'].min_pearson(False):.2f} / {hs['test'].min_pearson(False):.2f}, "
-                f"random {rs['train'].min_pearson(False):.2f} / {rs['test'].min_pearson(False):.2f}",
-                "needs >= 3 epochs of the hard ensemble not collapsed; over those: reproduced: no bi-modal epoch on "
-                "either split; partly: fewer bi-modal epochs than the random control",
-                enough and hb["train"] + hb["test"] == 0,
-                partly=enough and hb["train"] + hb["test"] < rb["train"] + rb["test"])
+                "hard 20 %: " + "; ".join(f"{s} {hs.describe(s)}" for s in SPLITS),
+                f"over >= {MIN_JUDGED} epochs not collapsed on each split: no bi-modal epoch on either split, while the "
+                "random 20 % (same N, epochs and size) has one, so that the rule can see the phase at this scale; "
+                "partly: fewer bi-modal epochs than the random 20 %",
+                enough and hb == 0 and rb > 0, partly=enough and hb < rb,
+                reference="random 20 %: " + "; ".join(f"{s} {rs.describe(s)}" for s in SPLITS))
     return table

@@ -1,6 +1,7 @@
 """Figures of §6, where bi-modality breaks: accuracy and Pearson's measure of the random-label
 ensemble, the hard data set's way down, and the ensembles trained on the hard and on a random
-subset, with collapsed epochs shaded. Each takes data and returns the figure."""
+subset. Collapsed epochs (a phase label of their own, counted neither for nor against bi-modality)
+are shaded and their Pearson values crossed out. Each takes data and returns the figure."""
 
 from __future__ import annotations
 
@@ -28,17 +29,35 @@ def shade_collapsed(ax: Axes, epochs: np.ndarray, collapsed: np.ndarray) -> Axes
     return ax
 
 
+def mark_collapsed(ax: Axes, epochs: np.ndarray, values: np.ndarray, collapsed: np.ndarray, *,
+                   label: str | None = "collapsed epoch (not judged)") -> Axes:
+    """Black crosses over the points ``values`` ``(E,)`` at the recorded epochs ``(E,)`` flagged in
+    ``collapsed`` ``(E,)`` bool."""
+    if np.any(collapsed):
+        ax.scatter(epochs[collapsed], values[collapsed], marker="x", color="black", s=40, zorder=4, label=label)
+    return ax
+
+
 def random_label_curves(epochs: np.ndarray, accuracy: dict[str, np.ndarray], pearson: dict[str, np.ndarray],
-                        collapsed: np.ndarray, *, chance: float, n_models: int) -> Figure:
+                        collapsed: dict[str, np.ndarray], *, chance: float, n_models: int,
+                        null_pearson: dict[str, np.ndarray] | None = None) -> Figure:
     """Left: accuracy per epoch (split → ``(N, E)``; mean, band ± one sd); right: Pearson's measure
-    (split → ``(E,)``) with the collapsed epochs shaded."""
+    (split → ``(E,)``), dashed its independent-errors null's where given, epochs collapsed on a split
+    (split → ``(E,)`` bool) shaded and crossed out on that split's curve."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
     per_epoch_curves(epochs, {s: a.mean(0) for s, a in accuracy.items()}, bands={s: a.std(0) for s, a in accuracy.items()},
                      ax=axes[0], references={"chance": chance}, ylabel="accuracy (train: on the random labels)",
                      title=f"Random labels: accuracy, mean ± sd over N={n_models}")
     per_epoch_curves(epochs, pearson, ax=axes[1], ylabel="Pearson's measure (lower = more bi-modal)",
                      references=REFERENCES, title=f"Random labels: bi-modality of consistency, N={n_models}")
-    shade_collapsed(axes[1], epochs, collapsed)
+    for s, values in (null_pearson or {}).items():
+        axes[1].plot(epochs, values, linestyle="--", linewidth=1, color=SPLIT_COLOURS.get(s), label=f"{s}, null")
+    shade_collapsed(axes[1], epochs, np.logical_or.reduce(list(collapsed.values())))
+    flags = list(collapsed.values())
+    for i, s in enumerate(collapsed):  # one legend entry, on the first split with a collapsed epoch
+        mark_collapsed(axes[1], epochs, pearson[s], flags[i],
+                       label=None if any(np.any(f) for f in flags[:i]) else "collapsed epoch (not judged)")
+    axes[1].legend(fontsize="small")
     fig.tight_layout()
     return fig
 
@@ -68,10 +87,11 @@ def hard_set_path(kept_share: np.ndarray, mean_score: np.ndarray, shares: np.nda
 
 def subset_curves(epochs: np.ndarray, accuracy: dict[str, np.ndarray], pearson: dict[str, dict[str, np.ndarray]],
                   base_epochs: np.ndarray, base_pearson: dict[str, np.ndarray], base_accuracy: float,
-                  collapsed: np.ndarray, *, chance: float, m_test: int, base_n: int) -> Figure:
+                  collapsed: dict[str, dict[str, np.ndarray]], *, chance: float, m_test: int, base_n: int) -> Figure:
     """Ensembles trained on subsets (name → ``(N, E)`` test accuracy; name → split → ``(E,)``
     Pearson's measure) against the base (dashed): test accuracy, then Pearson's measure on the
-    rows each trained on and on the test set, with the first ensemble's ``collapsed`` epochs shaded."""
+    rows each trained on and on the test set; epochs collapsed (name → split → ``(E,)`` bool) are
+    crossed out on their curve and shaded where any ensemble is collapsed."""
     fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
     colours = dict(zip(accuracy, SUBSET_COLOURS))
     for name, a in accuracy.items():
@@ -89,7 +109,11 @@ def subset_curves(epochs: np.ndarray, accuracy: dict[str, np.ndarray], pearson: 
         ax.plot(base_epochs, base_pearson[s], color="black", linestyle="--", linewidth=1, label="base, full set")
         for value in (REFERENCES["uniform"], REFERENCES["Gaussian"]):
             ax.axhline(value, color="grey", linestyle=":", linewidth=1)
-        shade_collapsed(ax, epochs, collapsed)
+        shade_collapsed(ax, epochs, np.logical_or.reduce([c[s] for c in collapsed.values()]))
+        flags = [collapsed[name][s] for name in collapsed]
+        for i, name in enumerate(collapsed):  # one legend entry, on the first ensemble with a collapsed epoch
+            mark_collapsed(ax, epochs, pearson[name][s], flags[i],
+                           label=None if any(np.any(f) for f in flags[:i]) else "collapsed epoch (not judged)")
         ax.set_xlabel("epoch")
         ax.set_ylabel("Pearson's measure (lower = more bi-modal)")
         ax.legend(fontsize="small")

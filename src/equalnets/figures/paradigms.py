@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..analysis.stats import Correlation
+from ..analysis.stats import Correlation, GivenReference
 from ..analysis.subsets import GROUP_NAMES
 
 
@@ -51,20 +51,24 @@ def difficulty_scatter(boost_score: np.ndarray, speed: np.ndarray, groups: np.nd
     return fig
 
 
-def accuracy_where_cnn_right(given: Mapping[tuple[str, str], tuple[float, float]], names: Sequence[str],
+def accuracy_where_cnn_right(given: Mapping[tuple[str, str], GivenReference], names: Sequence[str],
                              cnn_right: Mapping[str, np.ndarray], *, n_models: int) -> Figure:
     """Per moment (one panel each), every classifier's accuracy among the images the CNN majority
-    gets right and among those it gets wrong: ``given`` (moment, name) → (right, wrong);
-    ``cnn_right`` moment → ``(M,)`` bool, the images the CNN majority gets right then."""
+    gets right and among those it gets wrong, with a black tick at its accuracy on all images (what it
+    would get on either set if its errors were independent of the CNN's): ``given`` (moment, name) →
+    :class:`~equalnets.analysis.stats.GivenReference`; ``cnn_right`` moment → ``(M,)`` bool, the
+    images the CNN majority gets right then."""
     fig, axes = plt.subplots(1, len(cnn_right), figsize=(6 * len(cnn_right), 4), sharey=True, squeeze=False)
     pos = np.arange(len(names))
     for ax, (m, right_mask) in zip(axes[0], cnn_right.items()):
-        ax.bar(pos - 0.2, [given[m, n][0] for n in names], 0.4, color="#1f77b4", label="CNN majority right")
-        ax.bar(pos + 0.2, [given[m, n][1] for n in names], 0.4, color="#d62728", label="CNN majority wrong")
+        ax.bar(pos - 0.2, [given[m, n].right for n in names], 0.4, color="#1f77b4", label="CNN majority right")
+        ax.bar(pos + 0.2, [given[m, n].wrong for n in names], 0.4, color="#d62728", label="CNN majority wrong")
+        ax.scatter(pos, [given[m, n].base for n in names], marker="_", s=900, color="black", zorder=3,
+                   label="all images (independent errors)")
         ax.set_xticks(pos, names, rotation=35, ha="right")
         n_right = int(right_mask.sum())
         ax.set_title(f"{m}: CNN right on {n_right}, wrong on {len(right_mask) - n_right} of M={len(right_mask)}")
-        ax.set_ylim(0, 1.18)
+        ax.set_ylim(0, 1.25)
         ax.legend(fontsize="small", ncol=2, loc="upper center")
     axes[0, 0].set_ylabel("fraction classified correctly")
     fig.suptitle(f"Accuracy of each classifier among test images the N={n_models} CNNs get right / wrong")
