@@ -81,69 +81,118 @@ def test_the_flip_on_mnist_is_its_own_run_and_falls_back_to_digits(monkeypatch, 
 
 # --------------------------------------------------------------------------- claims on made-up tables
 
-RISE = {"gradient": 2.0, "gradient×input": 3.0, "IG n=5": 3.0, "IG n=10": 3.0, "bias (contribution)": 2.8,
-        "bias (weight)": 1.0, "bias (uniform)": 0.5, "random": 0.1}
+CLAIMS = ["identity", "only b", "only wx", "no bias", "random", "competitive", "complementary", "rules", "IG steps"]
+RISE = {"gradient": 11.0, "gradient×input": 11.0, "IG n=5": 11.0, "IG n=10": 11.0, "bias (contribution)": 10.5,
+        "bias (weight)": 10.0, "bias (uniform)": 9.5, "random": 1.0}
 
 
-def _flip(rise=RISE, random_wins=()):
-    """Digit-flip rows: 2 networks × 2 pairs × 3 images per method; ``random_wins`` (pair, network)
-    cases where the random control beats every bias rule."""
+def _flip(rise=RISE, networks=10, images=6, rule_noise=0.0):
+    """Digit-flip rows: ``networks`` × 2 pairs × ``images`` per method; each network shifts every method by
+    the same amount (networks differ, methods keep their order), ``rule_noise`` adds a per-network amount of
+    its own to each bias rule (no consistent order among them)."""
+    rng = np.random.default_rng(0)
     rows = []
-    for k, pair, method, image in itertools.product(range(2), ("8→3", "8→6"), rise, range(3)):
-        value = 10.0 if method == "random" and (pair, k) in random_wins else rise[method] + 0.01 * image
-        rows.append({"pair": pair, "method": method, "image": image, "rise": value, "network": k})
+    for k in range(networks):
+        shift = rng.normal(0, 1)
+        own = {m: rng.normal(0, rule_noise) if m.startswith("bias") else 0.0 for m in rise}
+        for pair, method, image in itertools.product(("8→3", "8→6"), rise, range(images)):
+            rows.append({"pair": pair, "method": method, "image": image, "network": k,
+                         "rise": rise[method] + shift + own[method] + 0.01 * image})
     return pd.DataFrame(rows)
 
 
-def _agreement(rho=0.3, deltas=(0.02, 0.01)):
+def _agreement(rho=0.2, rho_ig=0.9, deltas=(0.05, 0.01), networks=10, images=6):
+    rng = np.random.default_rng(1)
     rows = []
-    for pair in ("8→3", "8→6"):
+    for k, pair in itertools.product(range(networks), ("8→3", "8→6")):
+        jitter = rng.normal(0, 0.02, images)
         for rule in attr.BIAS_RULES:
-            rows.append({"pair": pair, "method": f"bias ({rule})", "compared": f"bias ({rule}) vs gradient×input",
-                         "median Spearman ρ": rho, "images": 6})
+            rows += [(pair, k, i, f"bias ({rule})", p2.RHO, rho + j) for i, j in enumerate(jitter)]
+        rows += [(pair, k, i, "IG n=10", p2.RHO, rho_ig + j) for i, j in enumerate(jitter)]
         for n, d in zip((5, 10), deltas):
-            rows.append({"pair": pair, "method": f"IG n={n}", "compared": f"IG n={n}: mean |completeness error|",
-                         "median Spearman ρ": np.nan, "images": 6, "IG |delta|": d})
-    return pd.DataFrame(rows)
+            rows += [(pair, k, i, f"IG n={n}", p2.DELTA, d * (1 + rng.uniform(0, 0.2))) for i in range(images)]
+    return pd.DataFrame(rows, columns=["pair", "network", "image", "method", "quantity", "value"])
 
 
-IDENTITY = pd.DataFrame({"network": ["MLP", "CNN"], "largest |error|": [1e-15, 3e-15]})
+def _motivating(full=0.8, wx=0.7, b=0.3, nobias=0.7, m=1000):
+    """Per-image correctness with the given accuracies, the sets nested in the order of their accuracy
+    (the more accurate is right on every image the less accurate is right on)."""
+    idx = np.arange(m)
+    return p2.Motivating(full=idx < full * m, wx=idx < wx * m, b=idx < b * m, nobias=idx < nobias * m, chance=0.1)
 
 
-def test_claims_all_reproduced_on_a_clear_case():
-    table = p2.claims(IDENTITY, {"full": 90.0, "wx": 80.0, "b": 30.0, "nobias": 89.0}, _flip(), _agreement())
-    assert [r["verdict"] for r in table.rows] == ["reproduced"] * 8
-    assert "n = 5, 10" in table.rows[6]["claim"] and "n=5: 0.020, n=10: 0.010" in table.rows[7]["this book"]
+IDENTITY = pd.DataFrame({"network": ["MLP", "CNN"], "largest |error|": [1e-15, 3e-15], "largest |logit|": [9.0, 12.0]})
+SUPPORT = dict(identity=IDENTITY, motivating=_motivating(), flip=_flip(), agreement=_agreement())
+CONTRADICT = {
+    "identity": dict(identity=IDENTITY.assign(**{"largest |error|": [1e-15, 1e-6]})),  # float32-sized error
+    "only b": dict(motivating=_motivating(b=0.105)),                  # only-b at chance
+    "only wx": dict(motivating=_motivating(wx=0.8)),                  # J(x)·x alone as good as the network
+    "no bias": dict(motivating=_motivating(nobias=0.85)),             # better without bias
+    "random": dict(flip=_flip({**RISE, "random": 11.0})),            # the random control above every rule
+    "competitive": dict(flip=_flip({**RISE, "gradient": 30.0, "gradient×input": 30.0, "IG n=5": 30.0, "IG n=10": 30.0})),
+    "complementary": dict(agreement=_agreement(rho=0.95)),            # bias ranks pixels like IG does
+    "rules": dict(flip=_flip({**RISE, "bias (weight)": 10.5, "bias (uniform)": 10.5}, rule_noise=0.5)),
+    "IG steps": dict(agreement=_agreement(deltas=(0.01, 0.01))),       # no gain from more steps
+}
 
 
-def test_claims_partly_and_not_reproduced():
-    rise = {**RISE, "bias (weight)": 2.9, "IG n=10": 4.0}  # weight beats contribution, far below IG at n=10
-    flip = _flip(rise, random_wins={("8→6", 1)})
-    flip.loc[(flip.pair == "8→6") & (flip.method == "bias (contribution)"), "rise"] = 2.95  # another order
-    table = p2.claims(pd.DataFrame({"largest |error|": [1e-6]}), {"full": 90.0, "wx": 85.0, "b": 15.0, "nobias": 90.5},
-                      flip, _agreement(rho=0.6, deltas=(0.01, 0.02)))
-    assert [r["verdict"] for r in table.rows] == [
-        "not reproduced",   # identity error 1e-6 > 1e-9
-        "partly",           # only-w·x 5 points below, only-b below 2 × chance
-        "partly",           # 0.5 points higher without bias
-        "partly",           # random wins in 1 of 4 cases
-        "not reproduced",   # ρ 0.6
-        "not reproduced",   # the best rule differs between the pairs
-        "partly",           # ≥ 0.8 × IG at n=5, not at n=10
-        "not reproduced"]   # the completeness error grows with n
+def _verdicts(**change):
+    table = p2.claims(**{**SUPPORT, **change})
+    return dict(zip(CLAIMS, (r["verdict"] for r in table.rows)))
 
 
-def test_flip_summary_and_numbers():
-    s = p2.flip_summary(_flip(random_wins={("8→3", 0)}))
+def test_every_claim_is_reproduced_on_a_supporting_case():
+    table = p2.claims(**SUPPORT)
+    assert len(table.rows) == len(CLAIMS) and [r["verdict"] for r in table.rows] == ["reproduced"] * len(CLAIMS)
+    assert all(r["reference"] for r in table.rows)  # every rule states its reference
+    assert "1e+05" in table.rows[0]["rule"] and "0.05/3" in table.rows[4]["rule"] and "0.8" in table.rows[5]["rule"]
+
+
+@pytest.mark.parametrize("claim", CLAIMS)
+def test_every_claim_is_not_reproduced_on_a_contradicting_case(claim):
+    assert _verdicts(**CONTRADICT[claim])[claim] == "not reproduced"
+
+
+def test_competitive_with_some_gradient_methods_is_partly():
+    assert _verdicts(flip=_flip({**RISE, "IG n=5": 30.0, "IG n=10": 30.0}))["competitive"] == "partly"
+
+
+def test_complementary_needs_an_informative_rule():
+    verdicts = _verdicts(flip=_flip({**RISE, "random": 11.0}))  # unlike the gradient, but no better than random
+    assert verdicts["complementary"] == "not reproduced" and verdicts["random"] == "not reproduced"
+
+
+def test_the_motivating_tests_and_tolerance():
+    tests = p2.split_tests(_motivating())
+    assert tests.p_b < 1e-20 and tests.p_wx < 1e-20 and tests.p_nobias < 1e-20
+    assert p2.mcnemar_p(np.ones(5, bool), np.ones(5, bool)) == 1.0  # no discordant image: nothing to test
+    assert p2.identity_tolerance(IDENTITY) == pytest.approx(1e5 * np.finfo(float).eps * 12.0)
+    assert p2.identity_tolerance(IDENTITY.assign(**{"largest |logit|": 0.1})) == pytest.approx(1e5 * np.finfo(float).eps)
+    with pytest.raises(ValueError, match="bool"):
+        p2.Motivating(full=np.ones(3), wx=np.ones(3, bool), b=np.ones(3, bool), nobias=np.ones(3, bool), chance=0.1)
+    assert _motivating().percent() == pytest.approx({"full": 80.0, "wx": 70.0, "b": 30.0, "nobias": 70.0})
+
+
+def test_flip_summary_tests_and_numbers():
+    flip = _flip()
+    s = p2.flip_summary(flip)
     assert s.pairs == ["8→3", "8→6"] and s.best_bias == {p: "bias (contribution)" for p in s.pairs}
-    assert s.best_grad == {p: "gradient×input" for p in s.pairs} and (s.wins, s.cells, s.n_per_box) == (3, 4, 6)
+    assert s.gradient_methods == ["gradient", "gradient×input", "IG n=5", "IG n=10"] and s.n_per_box == 60
     numbers = p2.flip_numbers(s)
     assert numbers["p2_pair1"] == "8→6" and numbers["p2_best_bias0"] == "bias (contribution)"
-    assert numbers["p2_median_8to3_gradientxinput"] == pytest.approx(3.01)
-    assert numbers["p2_median_8to6_IG_n10"] == pytest.approx(3.01)
-    assert numbers["p2_bias_min0"] == pytest.approx(2.81) and numbers["p2_bias_wins"] == 3
-    rho_best, ig_delta = p2.agreement_summary(_agreement(), s.best_bias)
-    assert rho_best == 0.3 and list(ig_delta.values) == pytest.approx([0.02, 0.01])
+    gain = p2.paired_by_network(flip, "bias (weight)", "random")
+    assert len(gain) == 10 and gain.to_numpy() == pytest.approx(np.full(10, 9.0))
+    with pytest.raises(ValueError, match="method 'nope'"):
+        p2.paired_by_network(flip, "nope", "random")
+    t = p2.flip_tests(flip, _agreement())
+    assert t.alpha_rule == pytest.approx(0.05 / 3) and t.informative() == t.rules == t.complementary()
+    assert t.vs_random["bias (weight)"] == (pytest.approx(9.0), pytest.approx(1 / 1024))
+    assert t.rho_ig == pytest.approx(0.9, abs=0.02) and t.ig_rho_method == "IG n=10" and t.delta[0] == "IG n=5"
+    text = p2.flip_test_numbers(t)
+    assert text["p2_n_informative"] == 3 and text["p2_most_competitive"] == 4
+    table = p2.agreement_table(_agreement())
+    assert set(table["method"]) == {"bias (contribution)", "bias (weight)", "bias (uniform)", "IG n=5", "IG n=10"}
+    assert (table["images"] == 60).all()
 
 
 # --------------------------------------------------------------------------- the chapter on tiny networks
@@ -160,15 +209,16 @@ def test_the_chapter_end_to_end_on_tiny_networks(capfd, one_thread):
     assert "training" not in capfd.readouterr().err  # a warm store trains nothing
 
     identity = p2.identity_table(networks, params.identity_images)
-    assert len(identity) == 4 and identity["largest |error|"].max() < 1e-9
-    accuracy = p2.motivating_accuracy(networks)
-    assert set(accuracy) == {"full", "wx", "b", "nobias"}
-    assert len(p2.motivating_table(accuracy, 30)) == 2
+    assert len(identity) == 4 and identity["largest |error|"].max() < p2.identity_tolerance(identity)
+    motivating = p2.motivating_accuracy(networks)
+    assert set(motivating.percent()) == {"full", "wx", "b", "nobias"} and motivating.n == 30
+    assert len(p2.motivating_table(motivating)) == 2
     flip = p2.digit_flip_test(params, networks)
     assert (flip.n_remove, flip.n_features, flip.n_networks) == (13, 64, 2)
-    agreement = p2.agreement_table(params, networks)
-    table = p2.claims(identity, accuracy, flip.frame, agreement)
-    assert len(table.rows) == 8
+    agreement = p2.agreement_rows(params, networks)
+    assert set(agreement["quantity"]) == {p2.RHO, p2.DELTA}
+    table = p2.claims(identity, motivating, flip.frame, agreement)
+    assert len(table.rows) == 9
     maps, labels = p2.input_maps(networks, "digits", 2, params.ig_steps, params.ig_method)
     assert len(labels) == 2 and maps["image"].shape == (2, 8, 8)
     cls = int(networks.data["digits"].y_test[attr.most_confident_per_class(

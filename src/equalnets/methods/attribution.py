@@ -197,13 +197,19 @@ def linear_split_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 500
     return {"full": full_t, "wx": wx_t, "b": full_t - wx_t}
 
 
-def split_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> dict[str, float]:
-    """Test accuracy (%) predicting from the full logits, from J(x)·x only and from b_x only."""
+def split_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> dict[str, np.ndarray]:
+    """Per image, whether the prediction is right from the full logits (``'full'``), from J(x)·x only
+    (``'wx'``) and from b_x only (``'b'``): three ``(N,)`` bool arrays."""
     if len(x) != len(y):
         raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
     logits = linear_split_logits(model, x, batch_size)
     y = y.to(logits["full"].device)
-    return {name: 100.0 * float((out.argmax(1) == y).double().mean()) for name, out in logits.items()}
+    return {name: (out.argmax(1) == y).cpu().numpy() for name, out in logits.items()}
+
+
+def split_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> dict[str, float]:
+    """Test accuracy (%) predicting from the full logits, from J(x)·x only and from b_x only."""
+    return {name: 100.0 * float(right.mean()) for name, right in split_correct(model, x, y, batch_size).items()}
 
 
 # --------------------------------------------------------------------------- bias backpropagation
