@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy import stats
 from torch import nn
 
 from equalnets.chapters import part3_jumpout as p3
@@ -95,7 +96,8 @@ def test_the_configs_build_networks_with_a_dropout_after_every_relu():
 
 def made_up_jumpout_run(config: RunConfig, accuracy: list[float], q_final: list[float], seconds: float) -> Run:
     """A run of ``config`` whose member k has test accuracy ``accuracy[k]`` at the last epoch, ``q⁺`` rising
-    linearly to ``q_final`` (one value per dropout layer) and ``seconds`` of training."""
+    linearly to ``q_final`` (one value per dropout layer, member k's 1 % above member k−1's) and ``seconds``
+    of training."""
     n, m = len(accuracy), 1000
     epochs = np.asarray(config.recorded_epochs)
     labels = np.arange(m) % 10
@@ -107,31 +109,47 @@ def made_up_jumpout_run(config: RunConfig, accuracy: list[float], q_final: list[
     active = None
     if config.dropout:
         ramp = np.linspace(0.5, 1, len(epochs))[None, :, None]
-        active = np.broadcast_to(ramp * np.asarray(q_final)[None, None, :], (n, len(epochs), len(q_final))).copy()
+        member = 1 + 0.01 * np.arange(n)[:, None, None]
+        active = ramp * member * np.asarray(q_final)[None, None, :]
     return Run(config=config, epochs=epochs, train=split, test=split, loss=np.ones((n, config.epochs)),
                classes=tuple("abcdefghij"), path=Path("/nowhere"), active=active, seconds=np.full(n, seconds))
 
 
-def made_up_jumpout_runs(jumpout_gain: float = 0.1, jumpout_seconds: float = 1.1, variants=None) -> dict[str, Run]:
+GAINS = {"jumpout": 0.1, "sampled": 0.05, "normalised": 0.05, "rescaled": 0.05}
+Q_FINAL = {"cnn": [0.6, 0.4, 0.5, 0.45], "mlp": [0.4, 0.6]}
+
+
+def made_up_jumpout_runs(gains=None, q_final=None, jumpout_seconds: float = 1.1, variants=None) -> dict[str, Run]:
+    """Three networks per run at 70, 71, 72 % for plain dropout, each other variant ``gains[variant]``
+    above (both architectures), ``q⁺`` ending at ``q_final[arch]`` per layer."""
+    gains, q_final = {**GAINS, **(gains or {})}, {**Q_FINAL, **(q_final or {})}
     configs = p3.runs(p3.Parameters(variants=variants or list(p3.VARIANTS[1:])))
     runs = {}
     for name, config in configs.items():
         arch, variant = name.split("/")
-        base = [0.70, 0.71, 0.72]
-        acc = [a + (jumpout_gain if variant == "jumpout" else 0.005 if variant == "sampled" else -0.05
-                    if variant == "rescaled" else 0.0) for a in base]
-        q = [0.6, 0.4, 0.5, 0.45] if arch == "cnn" else [0.5, 0.55]
-        runs[name] = made_up_jumpout_run(config, acc, q, jumpout_seconds if variant == "jumpout" else 1.0)
+        acc = [a + gains.get(variant, 0.0) for a in (0.70, 0.71, 0.72)]
+        runs[name] = made_up_jumpout_run(config, acc, q_final[arch], jumpout_seconds if variant == "jumpout" else 1.0)
     return runs
 
 
-def made_up_shifts(v_075: float = 0.2, m_075: float = 0.05) -> pd.DataFrame:
+def made_up_shifts(v_075: float = 0.2, m_075: float = 0.05, units: int = 12) -> pd.DataFrame:
+    """A shift table: per unit, mean shift ±m and log variance ratio v (± 1 % from unit to unit) for the powers
+    1 (0.01, 0.3), 0.75 (``m_075``, ``v_075``) and 0.5 (0.08, 0.1)."""
     rows = []
     for rate in (0.1, 0.3):
         for power, m, v in ((1.0, 0.01, 0.3), (0.75, m_075, v_075), (0.5, 0.08, 0.1)):
-            rows += [dict(layer="4", rate=rate, power=power, unit=u, mean_shift=(-1) ** u * m,
-                          var_ratio=float(np.exp(v))) for u in range(4)]
+            rows += [dict(layer="4", rate=rate, power=power, unit=u, mean_shift=(-1) ** u * m * (1 + 0.01 * u),
+                          var_ratio=float(np.exp(v * (1 + 0.01 * u)))) for u in range(units)]
     return pd.DataFrame(rows)
+
+
+def made_up_costs(ratio: float = 1.05, repeats: int = 20) -> pd.DataFrame:
+    """Step times: dropout 10 ms ± 2 % (turn by turn), jumpout ``ratio`` times that ± 2 %."""
+    rng = np.random.default_rng(0)
+    base = 0.010 * (1 + 0.02 * rng.standard_normal(repeats))
+    jump = ratio * base * (1 + 0.02 * rng.standard_normal(repeats))
+    return pd.DataFrame({"repeat": np.tile(np.arange(repeats), 2), "model": ["dropout"] * repeats + ["jumpout"] * repeats,
+                         "seconds": np.concatenate([base, jump])})
 
 
 def test_compare_variants_tables_from_made_up_jumpout_runs():
@@ -152,16 +170,20 @@ def test_compare_variants_tables_from_made_up_jumpout_runs():
     table = p3.comparison_table(summary, ["dropout", "jumpout"])
     assert list(table.index) == ["dropout", "jumpout"] and table.loc["jumpout", ("accuracy", "cnn")] == "81.00 ± 1.00"
     act = p3.summarize_active(active, "dropout", 0.1)
-    assert act.final[("cnn", "9")] == pytest.approx(0.4) and act.spread["cnn"] == pytest.approx(0.2)
-    assert act.on_active[("cnn", "9")] == pytest.approx(0.25) and act.on_active.max() <= Jumpout().max_rate
+    assert act.final[("cnn", "9")] == pytest.approx(0.404) and act.spread["cnn"] == pytest.approx(0.202)
+    assert act.on_active[("cnn", "9")] == pytest.approx(0.1 / 0.404) and act.on_active.max() <= Jumpout().max_rate
 
 
-def test_summarize_with_one_network_and_gain_verdict_rule():
-    assert p3.gain_verdict([0.80, 0.81, 0.82], [0.90, 0.91, 0.92])[2] == "reproduced"
-    assert p3.gain_verdict([0.80, 0.82, 0.84], [0.81, 0.83, 0.85])[2] == "partly"
-    assert p3.gain_verdict([0.80, 0.81], [0.79, 0.80])[2] == "not reproduced"
+def test_summarize_with_one_network_and_the_gain_test():
+    g = p3.gain_test([0.80, 0.81, 0.82], [0.90, 0.91, 0.92])
+    assert g.gain == pytest.approx(0.1) and g.p < 1e-3 and g.low < 0.1 < g.high and g.n_a == g.n_b == 3
+    # Welch: se = 0.01 · sqrt(2/3), df = 4
+    assert g.detectable == pytest.approx(stats.t.ppf(0.95, 4) * 0.01 * np.sqrt(2 / 3))
+    assert p3.gain_test([0.80, 0.82, 0.84], [0.81, 0.83, 0.85]).p > 0.05
+    assert np.isnan(p3.gain_test([0.80], [0.9, 0.91]).p)
+    assert "+10.00 points" in g.describe() and "N = 3 + 3" in g.describe()
     with pytest.raises(ValueError, match="at least one"):
-        p3.gain_verdict([], [0.5])
+        p3.gain_test([], [0.5])
     results = pd.DataFrame(dict(arch="cnn", variant=["a", "a", "b"], member=[0, 1, 0],
                                 test_acc=[0.5, 0.7, 0.6], train_seconds=[1.0, 3.0, 2.0]))
     s = p3.summarize(results).set_index("variant")
@@ -169,32 +191,64 @@ def test_summarize_with_one_network_and_gain_verdict_rule():
     assert s.loc["b", "acc_sd"] == 0.0 and s.loc["b", "n"] == 1
 
 
-def test_claims_on_made_up_jumpout_runs():
-    table = p3.claims(made_up_jumpout_runs(), made_up_shifts())
-    verdicts = dict(zip(table.frame().claim, table.frame().verdict))
-    assert len(verdicts) == 8
-    assert verdicts["Behind a ReLU, dropout's effective rate p·q⁺ is well below p and differs between layers "
-                    "(Modification II)"] == "reproduced"  # q⁺ ≤ 0.6, spread 0.2 in the CNN
-    assert next(v for c, v in verdicts.items() if c.startswith("Rescaling")) == "reproduced"
-    assert verdicts["Jumpout beats dropout on Fashion-MNIST (CNN with batch norm)"] == "reproduced"
-    assert verdicts["Modification I alone improves on dropout (CNN)"] == "partly"  # +0.5 points, SD 1
-    assert verdicts["Modification II alone improves on dropout (CNN)"] == "not reproduced"  # no gain
-    assert verdicts["Modification III alone improves on dropout (CNN)"] == "not reproduced"
-    assert verdicts["Jumpout costs about as much as dropout"] == "reproduced"  # ratio 1.1
-    assert "+10.00 points (pooled SD 1.00, N = 3 seeds)" in table.frame()["this book"].tolist()
-    assert table.summary() == "5 reproduced, 1 partly, 2 not reproduced"
+CLAIMS = ["layers", "rescaling", "jumpout cnn", "jumpout mlp", "I", "II", "III", "cost"]
+CONTRADICT = {
+    "layers": dict(q_final={"cnn": [0.5] * 4, "mlp": [0.5, 0.5]}),       # every layer as active as the others
+    "rescaling": dict(shifts=made_up_shifts(m_075=0.5)),                 # 0.75 moves the mean too far
+    "jumpout cnn": dict(gains={"jumpout": 0.0}),                         # no gain (both architectures)
+    "jumpout mlp": dict(gains={"jumpout": -0.01}),
+    "I": dict(gains={"sampled": 0.0}),
+    "II": dict(gains={"normalised": -0.02}),
+    "III": dict(gains={"rescaled": 0.0}),
+    "cost": dict(costs=made_up_costs(ratio=1.5)),                       # half as slow again
+}
 
 
-def test_claims_follow_the_rules_at_their_thresholds():
-    worse = p3.claims(made_up_jumpout_runs(jumpout_gain=-0.01, jumpout_seconds=1.4), made_up_shifts(v_075=0.4, m_075=0.01))
-    verdicts = dict(zip(worse.frame().claim, worse.frame().verdict))
-    assert verdicts["Jumpout beats dropout on Fashion-MNIST (CNN with batch norm)"] == "not reproduced"
-    assert verdicts["Jumpout costs about as much as dropout"] == "partly"  # 1.25 < 1.4 ≤ 1.5
-    assert next(v for c, v in verdicts.items() if c.startswith("Rescaling")) == "partly"  # only the mean is better
-    # without a shift table, 'jumpout' or 'dropout', the claims that need them are left out
-    assert len(p3.claims(made_up_jumpout_runs()).rows) == 7
+def _verdicts(gains=None, q_final=None, shifts=None, costs=None):
+    table = p3.claims(made_up_jumpout_runs(gains, q_final), made_up_shifts() if shifts is None else shifts,
+                      costs=made_up_costs() if costs is None else costs)
+    return dict(zip(CLAIMS, table.frame().verdict)), table
+
+
+def test_every_claim_is_reproduced_on_a_supporting_case():
+    verdicts, table = _verdicts()
+    assert list(verdicts.values()) == ["reproduced"] * len(CLAIMS) and len(table.rows) == len(CLAIMS)
+    assert all(r["reference"] for r in table.rows)
+    assert "p < 0.01" in table.rows[0]["rule"] and "1.2" in table.rows[0]["rule"] and "1.25" in table.rows[-1]["rule"]
+    assert "+10.00 points" in table.rows[2]["this book"]
+
+
+@pytest.mark.parametrize("claim", CLAIMS)
+def test_every_claim_is_not_reproduced_on_a_contradicting_case(claim):
+    verdicts, _ = _verdicts(**CONTRADICT[claim])
+    assert verdicts[claim] == "not reproduced"
+    if claim in ("jumpout cnn", "I", "II", "III"):
+        assert sum(v == "not reproduced" for v in verdicts.values()) == (2 if claim == "jumpout cnn" else 1)
+
+
+def test_layers_differing_in_one_architecture_only_is_partly():
+    verdicts, _ = _verdicts(q_final={"mlp": [0.5, 0.52]})  # the MLP's layers differ by 4 %
+    assert verdicts["layers"] == "partly"
+
+
+def test_the_shift_layer_and_cost_tests():
+    st = p3.shift_test(made_up_shifts(), 0.12)
+    assert st.rate == 0.1 and st.units == 12 and st.p < 0.05 and st.median[0.75] < st.median[1.0]
+    with pytest.raises(ValueError, match="powers"):
+        p3.shift_test(made_up_shifts().query("power != 0.75"), 0.1)
+    comparison = p3.compare_variants(made_up_jumpout_runs())
+    tests = {t.arch: t for t in p3.layer_tests(comparison.active, "dropout")}
+    assert tests["cnn"].ratio == pytest.approx(1.5) and tests["cnn"].p < 1e-6 and tests["mlp"].ratio == pytest.approx(1.5)
+    c = p3.cost_test(made_up_costs(ratio=1.05))
+    assert c.ratio == pytest.approx(1.05, abs=0.02) and c.low < c.ratio < c.high and c.p < 1e-6 and c.repeats == 20
+    with pytest.raises(ValueError, match="jumpout"):
+        p3.cost_test(made_up_costs().query("model == 'dropout'"))
+
+
+def test_claims_leave_out_what_they_are_not_given():
+    assert len(p3.claims(made_up_jumpout_runs()).rows) == 6  # no shift table, no timings
     assert [r["claim"][:20] for r in p3.claims(made_up_jumpout_runs(variants=["dropout", "sampled"])).rows] == \
-        ["Behind a ReLU, dropo", "Modification I alone"]
+        ["The same dropout rat", "Modification I alone"]
     assert len(p3.claims(made_up_jumpout_runs(variants=["sampled", "jumpout"])).rows) == 1
 
 
@@ -214,7 +268,9 @@ def test_a_tiny_chapter_through_the_store(isolated_cache):
     assert set(comparison.active.layer) == {"4", "9"}
     shifts = p3.moment_shifts(runs, data, params)
     assert set(shifts.layer) == {"4"} and set(shifts.power) == {1.0, 0.75, 0.5}
-    table = p3.claims(runs, shifts, dropout_rate=params.dropout_rate)
+    costs = p3.step_costs(params, data, repeats=3)
+    assert len(costs) == 6 and set(costs.model) == {"dropout", "jumpout"} and (costs.seconds > 0).all()
+    table = p3.claims(runs, shifts, dropout_rate=params.dropout_rate, costs=costs)
     assert len(table.rows) == 4
     again, _ = p3.open_variant_runs(params)  # warm: loaded, not trained
     assert np.array_equal(again["cnn/jumpout"].test.pred, run.test.pred)

@@ -3,18 +3,28 @@
 The chapter asks the run store for one run per (architecture, variant) (:func:`runs`): ``n_seeds`` networks
 each, every run with seeds of its own, recording ``q⁺`` at every dropout layer's input after every epoch.
 :func:`compare_variants` turns the runs into the tables the figures draw; :func:`moment_shifts` measures the
-train/test moment shift in the first network of the CNN dropout run; :func:`claims` decides the verdicts from
-the runs and that shift table alone (the paper: Wang, Zhou & Bilmes, ICML 2019).
+train/test moment shift in the first network of the CNN dropout run; :func:`step_costs` times a training step
+of the CNN with dropout and with jumpout, taking turns; :func:`claims` decides the verdicts from the runs, that
+shift table and those timings alone (the paper: Wang, Zhou & Bilmes, ICML 2019).
+
+Every verdict is a one-sided test against a reference computed in the same run, at a level fixed here before
+any network is trained (:data:`ALPHA`, :data:`ALPHA_LAYERS`, :data:`LAYER_RATIO`, :data:`COST_MARGIN`):
+accuracy gains by Welch's t-test across the networks of two runs (their seeds differ, so the test is not
+paired), layer differences of ``q⁺`` by a one-way ANOVA across the networks, the rescaling by a Wilcoxon
+signed-rank test across units, the cost by a t-test of the per-turn log time ratio.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
+from scipy import stats
 
 from ..analysis.claims import ClaimsTable
 from ..engine.checks import (ParameterError, check_choice, check_choice_list, check_float, check_float_list,
@@ -22,15 +32,24 @@ from ..engine.checks import (ParameterError, check_choice, check_choice_list, ch
 from ..engine.config import Q_MODES, SMALL_ARCHS, RunConfig, derived_seed
 from ..engine.data import Dataset
 from ..engine.layers import Jumpout, sigma_for_mean_rate
+from ..engine.models import network
 from ..engine.store import Run, RunStore
 from ..engine.train import dropout_layers
-from ..methods.jumpout import shift_table
+from ..methods.jumpout import gaussian_mismatch, shift_table, step_seconds
 from .base import ChapterParameters
 
 TITLE = "Part III — Jumpout"
 
 #: The dropout variants compared in the chapter: none, plain dropout, each change alone, all three.
 VARIANTS = ("none", "dropout", "sampled", "normalised", "rescaled", "jumpout")
+#: Level of the one-sided tests of accuracy gains, of the rescaling and of the cost.
+ALPHA = 0.05
+#: Level of the test that ``q⁺`` differs between the layers of a network (one-way ANOVA).
+ALPHA_LAYERS = 0.01
+#: The layers' ``q⁺`` must differ by at least this ratio (largest over smallest layer mean) to matter.
+LAYER_RATIO = 1.2
+#: Jumpout costs "about as much" as dropout when its training step takes less than this many times as long.
+COST_MARGIN = 1.25
 
 
 @dataclass(frozen=True)
@@ -220,19 +239,44 @@ def time_ratio(summary: pd.DataFrame, arch: str = "cnn") -> float:
     return float(t[(arch, "jumpout")] / t[(arch, "dropout")])
 
 
-def gain_verdict(a: np.ndarray, b: np.ndarray) -> tuple[float, float, str]:
-    """Gain of ``b`` over ``a`` (mean difference) against their pooled standard deviation, and
-    the verdict: ``reproduced`` when the gain exceeds the pooled SD, ``partly`` when it is
-    positive but within it, else ``not reproduced``. ``(n_a,), (n_b,) -> (gain, pooled, verdict)``."""
+@dataclass(frozen=True)
+class GainTest:
+    """Welch's t-test of the accuracy gain of ``b`` over ``a`` (two runs of different seeds, not paired).
+
+    ``gain``: mean(b) − mean(a); ``low``, ``high``: its two-sided 95 % interval; ``p``: one-sided
+    p-value that b is more accurate; ``detectable``: the smallest gain the one-sided test at
+    :data:`ALPHA` would have called significant with the spreads measured (nan with fewer than two
+    networks in a run); ``n_a``, ``n_b``: the networks."""
+
+    gain: float
+    low: float
+    high: float
+    p: float
+    detectable: float
+    n_a: int
+    n_b: int
+
+    def describe(self) -> str:
+        return (f"{100 * self.gain:+.2f} points (95 % CI {100 * self.low:+.2f} to {100 * self.high:+.2f}; "
+                f"p = {self.p:.3f}; N = {self.n_a} + {self.n_b})")
+
+
+def gain_test(a: np.ndarray, b: np.ndarray) -> GainTest:
+    """:class:`GainTest` of ``b`` ``(n_b,)`` over ``a`` ``(n_a,)`` (scipy's ``ttest_ind`` with
+    ``equal_var=False``)."""
     a, b = np.asarray(a, float), np.asarray(b, float)
-    if a.size < 1 or b.size < 1:
-        raise ValueError("a and b must each hold at least one value")
+    if a.ndim != 1 or b.ndim != 1 or a.size < 1 or b.size < 1:
+        raise ValueError(f"a and b must be (n,) arrays with at least one value each, got {a.shape} and {b.shape}")
     gain = float(b.mean() - a.mean())
-    var_a = a.var(ddof=1) if a.size > 1 else 0.0
-    var_b = b.var(ddof=1) if b.size > 1 else 0.0
-    pooled = float(math.sqrt((var_a + var_b) / 2))
-    verdict = "reproduced" if gain > pooled else ("partly" if gain > 0 else "not reproduced")
-    return gain, pooled, verdict
+    if a.size < 2 or b.size < 2:
+        nan = float("nan")
+        return GainTest(gain, nan, nan, nan, nan, int(a.size), int(b.size))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        one = stats.ttest_ind(b, a, equal_var=False, alternative="greater")
+        ci = stats.ttest_ind(b, a, equal_var=False).confidence_interval(0.95)
+    se = math.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
+    detectable = float(stats.t.ppf(1 - ALPHA, one.df) * se) if se > 0 else 0.0
+    return GainTest(gain, float(ci.low), float(ci.high), float(one.pvalue), detectable, int(a.size), int(b.size))
 
 
 def plain_variant(variants: Sequence[str]) -> str:
@@ -283,60 +327,168 @@ def shift_summary(shifts: pd.DataFrame, rate: float) -> tuple[float, pd.DataFram
     return float(nearest), summary
 
 
-def claims(runs: Mapping[str, Run], shifts: pd.DataFrame | None = None, *, dropout_rate: float = 0.1) -> ClaimsTable:
+@dataclass(frozen=True)
+class LayerTest:
+    """Whether ``q⁺`` at the end of training differs between the dropout layers of one architecture:
+    the layers' means over the networks (``means``), largest over smallest (``ratio``), the one-way
+    ANOVA p-value across the networks (``p``; nan with one network or one layer) and the largest SD
+    of one layer over the networks (``sd``)."""
+
+    arch: str
+    means: pd.Series
+    ratio: float
+    p: float
+    sd: float
+
+
+def layer_tests(active: pd.DataFrame, variant: str) -> list[LayerTest]:
+    """:class:`LayerTest` per architecture from ``active`` (:class:`Comparison`) for ``variant``'s networks."""
+    plain = active[active.variant == variant]
+    out = []
+    for arch, part in plain.groupby("arch", sort=False):
+        final = part[part.epoch == part.epoch.max()]
+        groups = [g.q_plus.to_numpy() for _, g in final.groupby("layer", sort=False)]
+        means = final.groupby("layer", sort=False).q_plus.mean()
+        p = float("nan")
+        if len(groups) > 1 and min(map(len, groups)) > 1 and any(np.ptp(g) > 0 for g in groups):
+            p = float(stats.f_oneway(*groups).pvalue)
+        out.append(LayerTest(arch=str(arch), means=means, ratio=float(means.max() / means.min()) if means.min() > 0
+                             else float("inf"), p=p, sd=float(final.groupby("layer").q_plus.std().max())))
+    return out
+
+
+@dataclass(frozen=True)
+class ShiftTest:
+    """The rescaling at the rate closest to the chapter's: per power, the median over units of the
+    mismatch :func:`~equalnets.methods.jumpout.gaussian_mismatch` (``median``, nats); the one-sided
+    Wilcoxon p-value over units that jumpout's power gives a smaller mismatch than plain dropout's 1
+    (``p``), and the number of units."""
+
+    rate: float
+    median: pd.Series
+    p: float
+    units: int
+
+
+def shift_test(shifts: pd.DataFrame, rate: float, power: float = 0.75) -> ShiftTest:
+    """:class:`ShiftTest` of ``power`` against 1 in the shift table (:func:`moment_shifts`)."""
+    if not {1.0, power} <= set(shifts.power):
+        raise ValueError(f"shifts must hold the powers 1 and {power}, got {sorted(set(shifts.power))}")
+    nearest = float(min(shifts.rate.unique(), key=lambda r: abs(r - rate)))
+    at = shifts[np.isclose(shifts.rate, nearest)]
+    kl = at.assign(kl=gaussian_mismatch(at.mean_shift.to_numpy(), at.var_ratio.to_numpy()))
+    wide = kl.pivot_table(index=["layer", "unit"], columns="power", values="kl")
+    diff = (wide[1.0] - wide[power]).to_numpy()
+    p = float(stats.wilcoxon(diff, alternative="greater").pvalue) if np.any(diff != 0) else 1.0
+    return ShiftTest(rate=nearest, median=kl.groupby("power").kl.median(), p=p, units=len(wide))
+
+
+def step_costs(params: Parameters, data: Dataset, repeats: int = 20) -> pd.DataFrame:
+    """:func:`~equalnets.methods.jumpout.step_seconds` of a fresh network of the first architecture with
+    plain dropout and with jumpout (their configs from :func:`runs`), on one mini-batch of the training
+    images, taking turns ``repeats`` times. Columns ``repeat, model, seconds``."""
+    arch = params.archs[0]
+    configs = runs(dataclasses.replace(params, variants=("dropout", "jumpout")))
+    shape = data.x_train.shape
+    models = {}
+    for variant in ("dropout", "jumpout"):
+        torch.manual_seed(params.seed)  # the same initial weights for both
+        models[variant] = network(configs[run_name(arch, variant)], in_channels=shape[1], image_size=shape[-1],
+                                  n_classes=data.n_classes).to(params.device)
+    x = data.x_train[:params.batch_size].to(params.device)
+    y = data.y_train[:params.batch_size].to(params.device)
+    return step_seconds(models, x, y, repeats=repeats)
+
+
+@dataclass(frozen=True)
+class CostTest:
+    """Jumpout's training step against plain dropout's, turn by turn: the geometric mean of the time
+    ratio (``ratio``) with its 95 % interval, the one-sided p-value that it is below
+    :data:`COST_MARGIN` (t-test of the log ratios), dropout's median step (``dropout_s``) and the
+    number of turns."""
+
+    ratio: float
+    low: float
+    high: float
+    p: float
+    dropout_s: float
+    repeats: int
+
+
+def cost_test(costs: pd.DataFrame) -> CostTest:
+    """:class:`CostTest` from :func:`step_costs`'s table (models ``dropout`` and ``jumpout``)."""
+    wide = costs.pivot_table(index="repeat", columns="model", values="seconds")
+    if not {"dropout", "jumpout"} <= set(wide.columns) or len(wide) < 2:
+        raise ValueError("costs must time the models 'dropout' and 'jumpout' in at least two turns")
+    log_ratio = np.log(wide["jumpout"].to_numpy() / wide["dropout"].to_numpy())
+    test = stats.ttest_1samp(log_ratio, math.log(COST_MARGIN), alternative="less")
+    ci = stats.ttest_1samp(log_ratio, 0.0).confidence_interval(0.95)
+    return CostTest(ratio=float(np.exp(log_ratio.mean())), low=float(np.exp(ci.low)), high=float(np.exp(ci.high)),
+                    p=float(test.pvalue), dropout_s=float(wide["dropout"].median()), repeats=len(wide))
+
+
+def claims(runs: Mapping[str, Run], shifts: pd.DataFrame | None = None, *, dropout_rate: float = 0.1,
+           costs: pd.DataFrame | None = None) -> ClaimsTable:
     """The claims of the Jumpout paper against ``runs`` (any runs of small networks, as :func:`runs` names
-    them; those with dropout record ``q⁺``) and the moment-shift table ``shifts`` (:func:`moment_shifts`;
-    None: no claim about the rescaling); ``dropout_rate``: the base rate ``p`` of the variants."""
+    them; those with dropout record ``q⁺``), the moment-shift table ``shifts`` (:func:`moment_shifts`; None:
+    no claim about the rescaling) and the step timings ``costs`` (:func:`step_costs`; None: no claim about
+    the cost); ``dropout_rate``: the base rate ``p`` of the variants. Every threshold is one of this
+    module's constants."""
     comparison = compare_variants(runs)
     results = comparison.results
     archs, variants = list(dict.fromkeys(results.arch)), list(dict.fromkeys(results.variant))
-    n_seeds = results.groupby(["arch", "variant"]).size().max()
     table = ClaimsTable()
 
-    active = summarize_active(comparison.active, plain_variant(variants), dropout_rate)
-    q_end, spread = active.final, active.spread
-    effective_below = bool((q_end < 0.9).all())
-    spread_large = bool(spread.max() >= 0.1)
+    tests = layer_tests(comparison.active, plain_variant(variants))
+    holds = [t for t in tests if t.p < ALPHA_LAYERS and t.ratio >= LAYER_RATIO]
     table.check(
-        "Behind a ReLU, dropout's effective rate p·q⁺ is well below p and differs between layers (Modification II)",
-        "q⁺ varies by layer and during training, so a fixed p gives layer-dependent effective rates",
-        f"q⁺ at the end: {q_end.min():.2f}–{q_end.max():.2f}; largest spread within a network {spread.max():.2f}",
-        "reproduced if q⁺ < 0.9 in every layer and the spread within a network ≥ 0.10; partly if one holds",
-        effective_below and spread_large, partly=effective_below or spread_large)
+        "The same dropout rate switches off different shares of different layers: q⁺ differs between layers "
+        "(Modification II)",
+        "the effective rate p·q⁺ differs between layers, since their shares of active ReLUs differ (abstract, §3.2)",
+        "; ".join(f"{t.arch}: q⁺ {t.means.min():.2f}–{t.means.max():.2f}, ratio {t.ratio:.2f} (p = {t.p:.1e})"
+                  for t in tests),
+        f"per architecture, a one-way ANOVA of the final q⁺ across the networks, layers as groups: reproduced if "
+        f"p < {ALPHA_LAYERS} and the largest layer mean ≥ {LAYER_RATIO} × the smallest in every architecture; "
+        "partly if in some",
+        bool(tests) and len(holds) == len(tests), partly=bool(holds),
+        reference="equal layers: ratio 1; the networks' SD within a layer ≤ " + f"{max(t.sd for t in tests):.3f}"
+        if tests else "")
 
-    if shifts is not None and {1.0, 0.75, 0.5} <= set(shifts.power):
-        rate, summary_shift = shift_summary(shifts, dropout_rate)
-        m, v = summary_shift.abs_mean, summary_shift.abs_logvar
-        var_better = bool(v[0.75] < v[1.0])
-        mean_better = bool(m[0.75] < m[0.5])
+    if shifts is not None and {1.0, 0.75} <= set(shifts.power):
+        st = shift_test(shifts, dropout_rate)
+        powers = ", ".join(f"{p:g}: {v:.2e}" for p, v in st.median.sort_index(ascending=False).items())
         table.check(
-            "Rescaling by (1−p)^−0.75 trades the mean shift of (1−p)^−0.5 against the variance shift of (1−p)^−1 "
-            "(Modification III)",
-            "(1−p)^−1 keeps the mean but not the variance, (1−p)^−0.5 the reverse; 0.75 is a compromise",
-            f"at p = {rate:g}: |log var ratio| {v[1.0]:.3f} (a=1), {v[0.75]:.3f} (0.75), {v[0.5]:.3f} (0.5); "
-            f"|mean shift| {m[1.0]:.3f}, {m[0.75]:.3f}, {m[0.5]:.3f} SD",
-            "reproduced if 0.75 has a smaller variance shift than 1 and a smaller mean shift than 0.5; "
-            "partly if one holds",
-            var_better and mean_better, partly=var_better or mean_better)
+            "Rescaling by (1−p)^−0.75 brings the moments a batch norm sees at test time closer to training's than "
+            "dropout's (1−p)^−1 (Modification III)",
+            "the 0.75 rescaling keeps mean and variance more consistent between training and test (abstract, §3.3)",
+            f"median mismatch at p = {st.rate:g}, by power: {powers} nats (p = {st.p:.1e}, {st.units} units)",
+            "the mismatch of a unit is KL(test ‖ train) of the Gaussians with its moments; reproduced if a one-sided "
+            f"Wilcoxon signed-rank test over the units gives mismatch(0.75) < mismatch(1) at p < {ALPHA}",
+            st.p < ALPHA, reference=f"dropout's power 1: median {st.median[1.0]:.2e} nats")
 
     def gain_claim(arch: str, variant: str, claim: str, paper: str) -> None:
         if arch not in archs or variant not in variants or "dropout" not in variants:
             return
-        gain, pooled, verdict = gain_verdict(accuracies(results, arch, "dropout"), accuracies(results, arch, variant))
-        table.add(claim, paper, f"{100 * gain:+.2f} points (pooled SD {100 * pooled:.2f}, N = {n_seeds} seeds)",
-                  verdict, "gain > pooled SD: reproduced; 0 < gain ≤ pooled SD: partly; else not reproduced")
+        g = gain_test(accuracies(results, arch, "dropout"), accuracies(results, arch, variant))
+        table.check(claim, paper, g.describe(),
+                    f"reproduced if Welch's one-sided t-test of the gain over plain dropout gives p < {ALPHA}",
+                    g.p < ALPHA, reference=f"no gain: 0 points (smallest gain this test can detect: "
+                                           f"{100 * g.detectable:.2f})")
 
     gain_claim("cnn", "jumpout", "Jumpout beats dropout on Fashion-MNIST (CNN with batch norm)",
-               "higher test accuracy than dropout on Fashion-MNIST and five other data sets (main results table)")
+               "significantly higher test accuracy than dropout on Fashion-MNIST and five other data sets (abstract)")
     gain_claim("mlp", "jumpout", "Jumpout beats dropout for a ReLU MLP without batch norm",
                "stated for DNNs with ReLUs in general (abstract); no MLP in the paper")
     for variant, mod in (("sampled", "I"), ("normalised", "II"), ("rescaled", "III")):
         gain_claim("cnn", variant, f"Modification {mod} alone improves on dropout (CNN)",
                    "each modification contributes (the paper's ablation of the three changes)")
 
-    if "cnn" in archs and {"dropout", "jumpout"} <= set(variants):
-        ratio = time_ratio(summarize(results))
+    if costs is not None:
+        c = cost_test(costs)
         table.check("Jumpout costs about as much as dropout", "negligible extra memory and computation (abstract)",
-                    f"training time ratio jumpout/dropout (CNN): {ratio:.2f}",
-                    "reproduced if ratio ≤ 1.25; partly if ≤ 1.5", ratio <= 1.25, partly=ratio <= 1.5)
+                    f"training step jumpout/dropout: {c.ratio:.2f} × (95 % CI {c.low:.2f}–{c.high:.2f}; "
+                    f"p = {c.p:.1e}, {c.repeats} turns)",
+                    f"reproduced if a one-sided t-test of the per-turn log time ratio puts it below {COST_MARGIN} "
+                    f"at p < {ALPHA}",
+                    c.p < ALPHA, reference=f"dropout's step: {1000 * c.dropout_s:.1f} ms; margin {COST_MARGIN} ×")
     return table

@@ -5,10 +5,14 @@ In training the batch norm sees ``next_layer(dropout(h))``, with the kept units 
 ``(1 − p)^(−power)``; at test time ``next_layer(h)``. ``power = 1`` (plain dropout) keeps the mean
 and not the variance, ``power = 0.5`` the reverse, and Jumpout's 0.75 sits between. The Jumpout
 layer itself is :class:`equalnets.engine.layers.Jumpout`; ``q⁺`` per layer is measured by
-:func:`equalnets.engine.train.active_fractions`.
+:func:`equalnets.engine.train.active_fractions`. :func:`gaussian_mismatch` folds a unit's mean and
+variance shift into one number, and :func:`step_seconds` times a training step of several networks
+taking turns (the cost of a dropout layer, measured in the same run).
 """
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import pandas as pd
@@ -91,4 +95,47 @@ def shift_table(model: nn.Sequential, x: torch.Tensor, *, rates: list[float],
                 mean_shift, var_ratio = moment_shift(inputs[name], nxt, rate=rate, power=power, generator=gen)
                 rows += [dict(layer=name, rate=rate, power=power, unit=u, mean_shift=float(m),
                               var_ratio=float(v)) for u, (m, v) in enumerate(zip(mean_shift, var_ratio))]
+    return pd.DataFrame(rows)
+
+
+def gaussian_mismatch(mean_shift: np.ndarray, var_ratio: np.ndarray) -> np.ndarray:
+    """The train/test mismatch of a unit as one number: the KL divergence KL(test ‖ train) between the
+    Gaussians with the unit's test and training moments, from :func:`moment_shift`'s ``mean_shift``
+    (in training SDs) and ``var_ratio`` (test over training variance), both ``(C,)`` → ``(C,)``:
+    ``(var_ratio + mean_shift² − 1 − log var_ratio) / 2``; 0 without a mismatch. It weighs the mean
+    shift against the variance shift in one unit (nats), so rescalings can be ranked by it."""
+    m, v = np.asarray(mean_shift, dtype=float), np.asarray(var_ratio, dtype=float)
+    if m.shape != v.shape:
+        raise ValueError(f"mean_shift and var_ratio must have one shape, got {m.shape} and {v.shape}")
+    if np.any(v <= 0):
+        raise ValueError("var_ratio must be positive")
+    return (v + m ** 2 - 1 - np.log(v)) / 2
+
+
+def step_seconds(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor, *, repeats: int = 20,
+                 warmup: int = 3, lr: float = 1e-3) -> pd.DataFrame:
+    """Wall seconds of one training step (forward, cross-entropy, backward, SGD update) of each model
+    on the batch ``x`` ``(n, ...)``, ``y`` ``(n,)``. The models take turns: ``warmup`` untimed rounds,
+    then ``repeats`` timed ones, so that the load of a shared machine falls on all of them alike.
+    Columns: ``repeat, model, seconds``; one row per timed step."""
+    if not models:
+        raise ValueError("models must name at least one model")
+    if int(repeats) < 2 or int(warmup) < 0:
+        raise ValueError(f"repeats must be >= 2 and warmup >= 0, got {repeats!r} and {warmup!r}")
+    if len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"x and y must hold the same number (>= 1) of examples, got {len(x)} and {len(y)}")
+    optimizers = {name: torch.optim.SGD(m.parameters(), lr=lr) for name, m in models.items()}
+    rows = []
+    for r in range(int(warmup) + int(repeats)):
+        for name, model in models.items():
+            model.train()
+            start = time.perf_counter()
+            optimizers[name].zero_grad(set_to_none=True)
+            nn.functional.cross_entropy(model(x), y).backward()
+            optimizers[name].step()
+            if x.device.type == "cuda":
+                torch.cuda.synchronize(x.device)
+            seconds = time.perf_counter() - start
+            if r >= warmup:
+                rows.append({"repeat": r - int(warmup), "model": name, "seconds": seconds})
     return pd.DataFrame(rows)
