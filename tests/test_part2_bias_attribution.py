@@ -184,6 +184,8 @@ def test_flip_summary_tests_and_numbers():
     assert len(gain) == 10 and gain.to_numpy() == pytest.approx(np.full(10, 9.0))
     with pytest.raises(ValueError, match="method 'nope'"):
         p2.paired_by_network(flip, "nope", "random")
+    assert p2.signed_rank_p(pd.Series(np.zeros(5))) == 1.0 and np.isnan(p2.signed_rank_p(pd.Series([], dtype=float)))
+    assert p2.signed_rank_p(pd.Series(-np.arange(1.0, 6.0))) > 0.9
     t = p2.flip_tests(flip, _agreement())
     assert t.alpha_rule == pytest.approx(0.05 / 3) and t.informative() == t.rules == t.complementary()
     assert t.vs_random["bias (weight)"] == (pytest.approx(9.0), pytest.approx(1 / 1024))
