@@ -4,14 +4,15 @@ made-up ensembles."""
 
 
 import numpy as np
-from ensembles import make_run
+from ensembles import independent_predictions, make_run
 import pytest
+from itertools import combinations
 
 
 from equalnets.analysis import scores
 from equalnets.chapters import part1_s3_robustness as s3r
 from equalnets.engine.checks import ParameterError
-from equalnets.engine.config import RunConfig
+from equalnets.engine.config import RunConfig, derived_seed
 from equalnets.engine.store import RunStore
 
 STEM = "part1_s3_robustness"
@@ -33,13 +34,32 @@ def test_parameters_good_values_and_runs():
     assert list(configs) == ["base", s3r.RERUN, "lr 0.02", "dropout off"]
     assert configs["base"] == params.base_config()
     rerun = configs[s3r.RERUN]
-    assert (rerun.n_models, rerun.epochs, rerun.seed, rerun.record_epochs) == (3, 10, 1, (0, 5, 10))
-    assert rerun.replace(lr=0.02) == configs["lr 0.02"]          # a variant differs from the re-run in its field only
-    assert len({c.key for c in configs.values()}) == 4
+    assert (rerun.n_models, rerun.epochs, rerun.seed, rerun.record_epochs) == (3, 10, derived_seed(0, s3r.RERUN),
+                                                                               (0, 5, 10))
+    # a variant differs from the re-run in its field and its seed only
+    assert rerun.replace(lr=0.02, seed=configs["lr 0.02"].seed) == configs["lr 0.02"]
+    assert len({c.key for c in configs.values()}) == 4 and len({c.seed for c in configs.values()}) == 4
+
+
+def test_the_default_variants_include_depth_and_activation_and_seed_one_works():
+    labels = list(s3r.runs(s3r.Parameters()))
+    assert "small-st-vgg" in labels and "elu" in labels
+    other = s3r.runs(s3r.Parameters(seed=1))                       # `-p seed 1`: a second base seed
+    assert other["base"].seed == 1 and other[s3r.RERUN].seed == derived_seed(1, s3r.RERUN)
+    assert not {c.key for c in other.values()} & {c.key for c in s3r.runs(s3r.Parameters()).values()}
+
+
+def test_no_two_compared_ensembles_share_a_member_seed():
+    """The base, the re-run, every variant and every moving run (both rankings): disjoint member seeds."""
+    params = s3r.Parameters(move_fraction=0.1)
+    configs = list(s3r.runs(params).values()) + [c for _, c in s3r.moving_runs(params, run_of(6)).values()]
+    assert len(configs) == 2 + len(params.variants) + 5
+    for a, b in combinations(configs, 2):
+        assert not ({a.member_seed(k) for k in range(a.n_models)} & {b.member_seed(k) for k in range(b.n_models)})
 
 
 @pytest.mark.parametrize("name, value", [("variant_n_models", 1), ("variant_n_models", 2.0), ("variant_epochs", 0),
-                                         ("move_epochs", "10"), ("variant_seed", 0), ("variant_seed", -1),
+                                         ("move_epochs", "10"), ("seed", -1),
                                          ("variant_record_epochs", [0, 11]), ("move_record_epochs", [0, -1]),
                                          ("move_fraction", 0.5), ("move_fraction", "2.5 %"), ("move_within_class", 1),
                                          ("n_boot", 0), ("variants", []), ("variants", [{"n_models": 5}]),
@@ -81,6 +101,7 @@ def test_variant_config_rejects_bad_variants(overrides, match):
 def test_variant_configs_orders_labels_and_rejects_repeats_and_empty():
     out = s3r.variant_configs(BASE, [{"batch_size": 50}, {"dropout": False}], n_models=3, epochs=4, seed=2)
     assert list(out) == ["batch 50", "dropout off"]
+    assert [c.seed for c in out.values()] == [derived_seed(2, "variant batch 50"), derived_seed(2, "variant dropout off")]
     with pytest.raises(ParameterError, match="given twice"):
         s3r.variant_configs(BASE, [{"lr": 0.02}, {"lr": 0.02}], n_models=3, epochs=4, seed=2)
     with pytest.raises(ParameterError, match="non-empty list"):
@@ -99,6 +120,7 @@ def test_moving_configs_train_on_the_complement_of_the_moved_rows():
         assert len(rows) == 10 and not set(rows) & set(cfg.train_subset)
         assert len(cfg.train_subset) + len(rows) == 200
     assert len({cfg.key for _, cfg in moves.values()}) == 3
+    assert easy_cfg.seed == derived_seed(BASE.seed, "moving easiest") and len({c.seed for _, c in moves.values()}) == 3
 
 
 def test_moving_configs_bad_input():
@@ -151,65 +173,127 @@ def test_moved_rows_are_recorded_but_not_trained_on(tiny_config):
 
 # --------------------------------------------------------------------------- analysis and claims on made-up runs
 
-M = 40
-LABELS = np.arange(M) % 2
-LEARNT_AT = 1 + np.random.default_rng(0).permutation(M) * 5 // M   # epoch 1..4, or 5 = never (epochs 0..4)
+M = 200
+K = 4
+LABELS = np.arange(M) % K
+E = 7                                                                # epochs 0..6
+LEARNT_AT = 1 + np.random.default_rng(0).permutation(M) * 7 // M    # epoch 1..6, or 7 = never
 
 
-def ordered(n: int, learnt_at: np.ndarray = LEARNT_AT, n_epochs: int = 5) -> np.ndarray:
+def ordered(n: int, learnt_at: np.ndarray = LEARNT_AT) -> np.ndarray:
     """``(n, E, M)``: every network right on example i from epoch ``learnt_at[i]`` on, wrong before."""
-    right = np.arange(n_epochs)[None, :, None] >= learnt_at[None, None, :]
-    return np.where(right, LABELS, (LABELS + 1) % 2).repeat(n, axis=0)
+    right = np.arange(E)[None, :, None] >= learnt_at[None, None, :]
+    return np.where(right, LABELS, (LABELS + 1) % K).repeat(n, axis=0)
 
 
 def run_of(n: int, learnt_at: np.ndarray = LEARNT_AT):
     return make_run(ordered(n, learnt_at), LABELS, ordered(n, learnt_at), LABELS)
 
 
-def test_most_bimodal_skips_the_epochs_before_learning_begins():
-    epochs = np.arange(5)
+def independent_of(run):
+    """Networks with ``run``'s accuracy at every epoch, right or wrong on each example independently."""
+    return make_run(independent_predictions(run.train.pred, LABELS, K, seed=1), LABELS,
+                    independent_predictions(run.test.pred, LABELS, K, seed=2), LABELS)
+
+
+def moves_of(base, learnt_at: np.ndarray = LEARNT_AT, *, random_always_right: bool = False):
+    """The moving experiment's made-up runs (both rankings): every moving run learns in the order
+    ``learnt_at``; with ``random_always_right`` the moved random rows are right from epoch 0."""
+    out = {}
+    for w, (rows, _) in s3r.moving_runs(s3r.Parameters(move_fraction=0.1), base).items():
+        when = learnt_at.copy()
+        if w == "random" and random_always_right:
+            when[rows] = 0
+        out[w] = (rows, run_of(4, when))
+    return out
+
+
+VARIANT = "The bi-modal phase appears under every hyper-parameter variant"
+ORDER = "Every variant learns the test images in the base's order"
+EASY = "Moved easiest images (global ranking, as the paper): classified correctly from the first epoch on"
+EASY_WITHIN = "Moved easiest images (within-class ranking): classified correctly from the first epoch on"
+HARD = "Moved hardest images (global ranking, as the paper): low at first, then close to 0"
+HARD_WITHIN = "Moved hardest images (within-class ranking): low at first, then close to 0"
+RANDOM = "Moved random images: accuracy tracks the test accuracy"
+
+
+def verdicts(variants, moves=None, base=None):
+    base = base or run_of(6)
+    table = s3r.claims(base, run_of(4), variants, moves or moves_of(base), n_boot=50)
+    return table.frame().set_index("claim")["verdict"]
+
+
+def test_most_bimodal_looks_only_at_judged_epochs():
     pearson = np.array([0.1, 0.0, 0.5, 0.3, np.nan])
-    assert s3r.most_bimodal(pearson, epochs, np.array([0.5, 0.5, 0.6, 0.7, 0.8]), 0.5) == 3   # epoch 1: not begun
-    assert s3r.most_bimodal(np.full(5, np.nan), epochs, np.full(5, 0.9), 0.5) == 4           # nothing finite: last
+    assert s3r.most_bimodal(pearson, np.array([False, False, True, True, True])) == 3
+    assert s3r.most_bimodal(np.full(5, np.nan), np.ones(5, bool)) == 4           # nothing finite: last
+    run = run_of(4)
+    judged = s3r.judged_epochs(run)
+    assert not judged[:2].any() and judged[-1]          # learning (test accuracy >= 0.3) begins later
+    pred = run.test.pred.copy()
+    pred[:, -1] = 0                                      # the last epoch collapsed: not judged
+    assert not s3r.judged_epochs(make_run(pred, LABELS, pred, LABELS))[-1]
 
 
 def test_analyse_variants_same_order_correlates_and_is_bimodal():
     base, rerun = run_of(6), run_of(4)
-    va = s3r.analyse_variants(base, rerun, {"same order": run_of(4), "reversed": run_of(4, 5 - LEARNT_AT)},
+    va = s3r.analyse_variants(base, rerun, {"same order": run_of(4), "reversed": run_of(4, 7 - LEARNT_AT)},
                               n_boot=50)
     assert list(va.ensembles) == [s3r.RERUN, "same order", "reversed"] and va.variants == ["same order", "reversed"]
     assert va.correlations["same order", "test"].r == pytest.approx(1.0)
     assert va.correlations["reversed", "test"].r < 0
-    assert va.test_r_range()[1] == pytest.approx(1.0)
+    assert abs(va.null_r["same order"]) < 0.3            # independent networks lose the order
     row = va.table.loc["same order"]
     assert row["bi-modal by the §3 rule"] and row["Pearson (test)"] < row["independent errors"]
-    assert row["most bi-modal epoch"] >= 3                      # learning begins at epoch 3 (60 % right)
-    assert va.speed_table().shape == (6, 5) and va.strict() >= 1
+    assert va.speed_table().shape == (6, 6) and va.strict() >= 1
 
 
-def test_claims_on_made_up_runs():
-    base, rerun = run_of(6), run_of(4)
-    moves = s3r.moving_runs(s3r.Parameters(move_fraction=0.1), base)
-    assert {w: len(rows) for w, (rows, _) in moves.items()} == {"easiest": 4, "hardest": 4, "random": 4}
-    move_runs = {w: (rows, run_of(4)) for w, (rows, _) in moves.items()}
-    mv = s3r.analyse_moving(base, move_runs)
-    assert (mv.k_moved, mv.first, mv.start, mv.chance) == (4, 1, 3, 0.5)
-    assert mv.table().shape == (5, 4)
-    table = s3r.claims(base, rerun, {"same order": run_of(4)}, move_runs, n_boot=50)
-    verdicts = table.frame().set_index("claim")["verdict"]
-    assert len(verdicts) == 5
-    assert verdicts["The bi-modal phase appears under every hyper-parameter variant"] == "reproduced"
-    assert verdicts["Every variant learns the test images in the base's order"] == "reproduced"
-    assert verdicts["Moved easiest images: classified correctly from the first epoch on"] == "reproduced"
-    assert verdicts["Moved hardest images: low at first, then close to 0"] == "reproduced"
-    reversed_ = s3r.claims(base, rerun, {"reversed": run_of(4, 5 - LEARNT_AT)}, move_runs, n_boot=50)
-    assert reversed_.frame()["verdict"][1] == "not reproduced"
+def test_claims_table_has_every_rule_with_a_reference():
+    table = s3r.claims(run_of(6), run_of(4), {"same order": run_of(4)}, moves_of(run_of(6)), n_boot=50)
+    assert [r["claim"] for r in table.rows] == [VARIANT, ORDER, EASY, EASY_WITHIN, HARD, HARD_WITHIN, RANDOM]
+    assert all(r["reference"] for r in table.rows)
+    assert table.counts()["reproduced"] == 7, table.frame()
 
 
-def test_class_picks_count_the_images_of_each_rule():
+def test_bimodal_variants_against_independent_and_collapsed_ones():
+    assert verdicts({"same order": run_of(4)})[VARIANT] == "reproduced"
+    assert verdicts({"independent": independent_of(run_of(4))})[VARIANT] == "not reproduced"
+    collapsed = ordered(4)
+    collapsed[:, 1:] = 0                                  # one label from epoch 1 on
+    assert verdicts({"collapsed": make_run(collapsed, LABELS, collapsed, LABELS)})[VARIANT] == "not reproduced"
+
+
+def test_order_against_reversed_and_independent_variants():
+    assert verdicts({"same order": run_of(4)})[ORDER] == "reproduced"
+    assert verdicts({"reversed": run_of(4, 7 - LEARNT_AT)})[ORDER] == "not reproduced"
+    assert verdicts({"independent": independent_of(run_of(4))})[ORDER] == "not reproduced"
+
+
+@pytest.mark.parametrize("claim", [EASY, EASY_WITHIN, HARD, HARD_WITHIN])
+def test_moved_easiest_and_hardest_against_an_unrelated_order(claim):
     base = run_of(6)
+    assert verdicts({"same order": run_of(4)}, moves_of(base), base)[claim] == "reproduced"
+    unrelated = 1 + np.random.default_rng(5).permutation(M) * 7 // M   # the moving runs learn in another order
+    assert verdicts({"same order": run_of(4)}, moves_of(base, unrelated), base)[claim] == "not reproduced"
+
+
+def test_moved_random_must_track_the_test_accuracy():
+    base = run_of(6)
+    assert verdicts({"same order": run_of(4)}, moves_of(base), base)[RANDOM] == "reproduced"
+    assert verdicts({"same order": run_of(4)}, moves_of(base, random_always_right=True), base)[RANDOM] \
+        == "not reproduced"
+
+
+def test_analyse_moving_and_class_picks():
+    base = run_of(6)
+    moves = moves_of(base)
+    assert list(moves) == ["easiest", "hardest", "random", "easiest, within class", "hardest, within class"]
+    assert {w: len(rows) for w, (rows, _) in moves.items()} == {w: 20 for w in moves}
+    assert np.bincount(LABELS[moves["easiest, within class"][0]]).tolist() == [5, 5, 5, 5]
+    mv = s3r.analyse_moving(base, moves)
+    assert (mv.k_moved, mv.first, mv.chance) == (20, 1, 0.25) and mv.judged[mv.start:].all()
+    assert mv.table().shape == (E, 7)
     picks = s3r.class_picks(base, {"random": np.array([0, 1, 3])}, 0.1)
     assert list(picks.columns) == ["easiest, whole set", "hardest, whole set", "easiest, within class",
                                    "hardest, within class", "random"]
-    assert picks["random"].tolist() == [1, 2] and (picks["easiest, within class"] == 2).all()
-    assert (picks.sum()[:4] == 4).all()
+    assert picks["random"].tolist() == [1, 1, 0, 1] and (picks["easiest, within class"] == 5).all()

@@ -94,30 +94,38 @@ def correlation_intervals(correlations: dict[tuple[str, str], object], n_images:
 SHARE_COLOURS = {"easiest": "#2ca02c", "hardest": "#d62728", "random": "#1f77b4"}
 
 
+def _share_style(share: str) -> dict:
+    """Colour of a moved share by what it holds (easiest, hardest, random); dashed when ranked within
+    each class (``'easiest, within class'``)."""
+    return {"color": SHARE_COLOURS[share.split(",")[0]], "linestyle": "--" if "," in share else "-"}
+
+
 def moving_accuracy(epochs: np.ndarray, accuracy: dict[str, np.ndarray], test: np.ndarray, base_epochs: np.ndarray,
                     base_accuracy: dict[str, np.ndarray], base_test: np.ndarray, *, k_moved: int, chance: float,
                     title: str, base_title: str) -> Figure:
     """The moving experiment. Left: accuracy per epoch on each moved share (``accuracy`` share →
-    ``(N, E)``; mean, band ± one sd) and the test accuracy ``(E,)``; right: the same rows in the
-    base ensemble (``base_accuracy`` share → ``(E_base,)``), up to the last epoch on the left."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
+    ``(N, E)``; mean, band ± one sd for the shares ranked over the whole set) and the test accuracy
+    ``(E,)``; right: the same rows in the base ensemble (``base_accuracy`` share → ``(E_base,)``), up
+    to the last epoch on the left. Shares ranked within each class are dashed."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), sharey=True)
     for w, a in accuracy.items():
         mean, sd = a.mean(0), a.std(0)
-        axes[0].plot(epochs, mean, marker="o", markersize=3, color=SHARE_COLOURS[w], label=f"{w} {k_moved} moved")
-        axes[0].fill_between(epochs, np.clip(mean - sd, 0, 1), np.clip(mean + sd, 0, 1), color=SHARE_COLOURS[w],
-                             alpha=0.2)
-    axes[0].plot(epochs, test, color="black", linestyle="--", label=f"test set (mean of the {len(accuracy)} runs)")
+        axes[0].plot(epochs, mean, marker="o", markersize=3, label=f"{w} {k_moved} moved", **_share_style(w))
+        if "," not in w:
+            axes[0].fill_between(epochs, np.clip(mean - sd, 0, 1), np.clip(mean + sd, 0, 1), alpha=0.2,
+                                 color=_share_style(w)["color"])
+    axes[0].plot(epochs, test, color="black", linestyle=":", linewidth=2,
+                 label=f"test set (mean of the {len(accuracy)} runs)")
     axes[0].set_title(title)
     shown = base_epochs <= epochs[-1]
     for w, a in base_accuracy.items():
-        axes[1].plot(base_epochs[shown], a[shown], marker="o", markersize=3, color=SHARE_COLOURS[w],
-                     label=f"{w} {k_moved}")
-    axes[1].plot(base_epochs[shown], base_test[shown], color="black", linestyle="--", label="test set")
+        axes[1].plot(base_epochs[shown], a[shown], marker="o", markersize=3, label=f"{w} {k_moved}", **_share_style(w))
+    axes[1].plot(base_epochs[shown], base_test[shown], color="black", linestyle=":", linewidth=2, label="test set")
     axes[1].set_title(base_title)
     for ax in axes:
         ax.axhline(chance, color="grey", linestyle=":", linewidth=1)
         ax.set_xlabel("epoch")
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="x-small")
     axes[0].set_ylabel("accuracy (fraction of images × networks)")
     fig.tight_layout()
     return fig
