@@ -57,30 +57,33 @@ def depth_dict(final_train: np.ndarray, final_test: np.ndarray, probe_train: np.
 def split_from(labels: np.ndarray, hardness: np.ndarray, rng: np.random.Generator, related: bool
                ) -> tuple[SplitRecord, np.ndarray, np.ndarray]:
     """Records ``(N, E, M)`` and the depth members' finals and depths ``(N, M)`` of one split: an
-    example of hardness h is learnt at epoch ≈ 1 + 4h (never when h > 0.8), with confidence and
-    margin falling with h; its depth is ≈ L·h when ``related``, unrelated to h otherwise."""
+    example of hardness h (``(M,)`` shared by the networks, or ``(N, M)`` each network's own) is learnt
+    at epoch ≈ 1 + 4h (never when h > 0.8), with confidence and margin falling with h; its depth is
+    ≈ L·h when ``related``, unrelated to h otherwise."""
     m = len(labels)
-    learnt = np.where(hardness > 0.8, np.inf, 1 + 4 * hardness)[None, :] + rng.normal(0, 0.3, (N, m))
+    hardness = np.broadcast_to(hardness, (N, m))
+    learnt = np.where(hardness > 0.8, np.inf, 1 + 4 * hardness) + rng.normal(0, 0.3, (N, m))
     epoch = np.arange(E)[None, :, None]
-    wrong = np.where(rng.random((N, 1, m)) < hardness[None, None, :], rng.integers(0, K, (N, 1, m)), (labels + 1) % K)
+    wrong = np.where(rng.random((N, 1, m)) < hardness[:, None, :], rng.integers(0, K, (N, 1, m)), (labels + 1) % K)
     wrong = np.where(wrong == labels, (labels + 2) % K, wrong)
     pred = np.where(epoch >= learnt[:, None, :], labels, wrong).astype(np.int16)
-    p_label = np.clip(0.95 - 0.8 * hardness + rng.normal(0, 0.05, (N, E, m)), 0, 1).astype(np.float16)
-    margin = (3 - 6 * hardness + rng.normal(0, 0.3, (N, E, m))).astype(np.float16)
+    p_label = np.clip(0.95 - 0.8 * hardness[:, None, :] + rng.normal(0, 0.05, (N, E, m)), 0, 1).astype(np.float16)
+    margin = (3 - 6 * hardness[:, None, :] + rng.normal(0, 0.3, (N, E, m))).astype(np.float16)
     record = SplitRecord(labels=labels, pred=pred, p_label=p_label, margin=margin, el2n=np.zeros_like(margin))
-    source = hardness if related else rng.permutation(hardness)
-    depth = np.clip(np.rint(L * source[None, :] + rng.normal(0, 0.7, (N, m))), 0, L + 1).astype(int)
+    source = hardness if related else rng.permutation(hardness.T).T
+    depth = np.clip(np.rint(L * source + rng.normal(0, 0.7, (N, m))), 0, L + 1).astype(int)
     return record, pred[:, -1].astype(int), depth
 
 
-def made_up_base(related: bool, seed: int = 0) -> tuple[Run, dict[str, np.ndarray]]:
+def made_up_base(related: bool, seed: int = 0, independent: bool = False) -> tuple[Run, dict[str, np.ndarray]]:
     """A base ensemble (300 train / 200 test images) whose depths follow the hardness of each image
-    (``related``) or not."""
+    (``related``) or not; ``independent``: every network has a hardness of its own for each image (its
+    depth follows its own errors, but no image is hard for the others)."""
     rng = np.random.default_rng(seed)
     parts = {}
     for s, m in (("train", 300), ("test", 200)):
         labels = np.arange(m) % K
-        parts[s] = split_from(labels, rng.uniform(0, 1, m), rng, related)
+        parts[s] = split_from(labels, rng.uniform(0, 1, (N, m) if independent else m), rng, related)
     run = Run(config=RunConfig(n_models=N, epochs=E - 1, width=0.25), epochs=np.arange(E), train=parts["train"][0],
               test=parts["test"][0], loss=np.ones((N, E - 1)), classes=tuple(f"class {c}" for c in range(K)),
               path=Path("/nonexistent/made-up-run"))
@@ -185,6 +188,31 @@ def test_accuracy_falls_with_depth_fails_when_depth_is_unrelated(unrelated_base)
 def test_each_relation_fails_when_depth_is_unrelated(unrelated_base, name):
     label = pd4.RELATIONS[name][0]
     assert verdict(unrelated_base, f"Depth against {label}") == "not reproduced"
+
+
+def test_relations_fail_for_independent_networks_whose_depth_follows_their_own_errors():
+    """Each network deep where it is itself wrong, but no image hard for the others: accuracy still
+    falls with depth (a claim about each network), the relations to the other networks' scores fail."""
+    run, d = made_up_base(True, independent=True)
+    noisy, nd, original = made_up_noise("paper")
+    hr, hd = made_up_halves("paper")
+    table = {row["claim"]: row["verdict"] for row in pd4.claims(run, d, noisy, nd, original, hr, hd, n_perm=50).rows}
+    assert verdict(table, "Accuracy falls") == "reproduced"
+    for label, _ in pd4.RELATIONS.values():
+        assert verdict(table, f"Depth against {label}") == "not reproduced", label
+
+
+def test_relation_members_are_disjoint():
+    assert pd4.relation_members(10, [0, 1, 2, 3]) == ([0, 1, 2, 3], [4, 5, 6, 7, 8, 9])
+    assert pd4.relation_members(4, [0, 1, 2, 3]) == ([0, 1], [2, 3])
+    assert pd4.relation_members(5, [0, 1, 2, 3]) == ([0, 1], [2, 3, 4])
+    with pytest.raises(ValueError, match="probed"):
+        pd4.relation_members(2, [1])
+    run, d = made_up_base(True)
+    a = pd4.analyse_base(run, d, n_perm=20)
+    assert a.depth_members == (0, 1) and a.score_members == (2, 3)
+    assert np.allclose(a.effective["test"], d["depth_test"][:2].mean(0))
+    assert np.allclose(a.scores["test"]["consistency"], (run.test.pred[2:, -1] == run.test.labels).mean(0))
 
 
 def test_flipped_labels_are_not_deep_when_they_are_not_memorised():

@@ -195,11 +195,13 @@ def relation(depth: np.ndarray, score: np.ndarray, *, n_perm: int = 200, seed: i
 class BaseAnalysis:
     """Depth on the base ensemble, per split (``'train'``, ``'test'``).
 
-    ``depth`` ``(n, M)`` per depth member; ``effective`` ``(M,)`` their mean; ``correct`` ``(n, M)``
-    whether each depth member's prediction is right; ``levels`` the depths 0 … L + 1;
-    ``accuracy_by_depth`` / ``count_by_depth`` ``(L+2,)`` over member-example pairs; ``scores`` name →
-    ``(M,)`` (the :data:`RELATIONS`, from every member of the run); ``relations`` ``(split, name)`` →
-    :class:`Relation`; ``probe_accuracy`` ``(n, P)`` each probe's accuracy; ``layers`` the probed layers.
+    ``depth`` ``(n, M)`` per depth member; ``correct`` ``(n, M)`` whether each depth member's
+    prediction is right; ``levels`` the depths 0 … L + 1; ``accuracy_by_depth`` / ``count_by_depth``
+    ``(L+2,)`` over member-example pairs; ``probe_accuracy`` ``(n, P)`` each probe's accuracy;
+    ``layers`` the probed layers. The relations set two disjoint groups of members against each other
+    (:func:`relation_members`): ``effective`` ``(M,)`` the mean depth over ``depth_members`` (run
+    member numbers), ``scores`` name → ``(M,)`` the :data:`RELATIONS` from ``score_members``;
+    ``relations`` ``(split, name)`` → :class:`Relation`.
     """
 
     n_layers: int
@@ -213,25 +215,49 @@ class BaseAnalysis:
     scores: dict[str, dict[str, np.ndarray]]
     relations: dict[tuple[str, str], Relation]
     probe_accuracy: dict[str, np.ndarray]
+    depth_members: tuple[int, ...] = ()
+    score_members: tuple[int, ...] = ()
 
 
-def run_scores(run: Run, split: str) -> dict[str, np.ndarray]:
-    """The :data:`RELATIONS` scores of every example of ``split``: consistency and consensus at the
-    last recorded epoch, learning speed (the book's one definition, :func:`scores.speed`: the training
-    epochs ≥ 1), p(label) and margin at the last epoch (mean over members), the epoch learnt for good
-    (recorded epochs ≥ 1)."""
+def run_scores(run: Run, split: str, members: Sequence[int] | None = None) -> dict[str, np.ndarray]:
+    """The :data:`RELATIONS` scores of every example of ``split`` from ``members`` (default: every
+    member): consistency and consensus at the last recorded epoch, learning speed (the book's one
+    definition, :func:`scores.speed`: the training epochs ≥ 1), p(label) and margin at the last epoch
+    (mean over members), the epoch learnt for good (recorded epochs ≥ 1)."""
     rec = run.split(split)
-    cons = scores.consistency(rec.pred[:, -1], rec.labels)
-    return {"consistency": cons, "learning speed": scores.speed(rec.pred, rec.labels, run.epochs),
-            "consensus": scores.consensus(rec.pred[:, -1], run.n_classes),
-            "p_label": rec.p_label[:, -1].astype(float).mean(0), "margin": rec.margin[:, -1].astype(float).mean(0),
-            "epoch learned": scores.epoch_learned(rec.pred[:, 1:] == rec.labels, run.epochs[1:])}
+    rows = slice(None) if members is None else list(members)
+    pred = rec.pred[rows]
+    return {"consistency": scores.consistency(pred[:, -1], rec.labels),
+            "learning speed": scores.speed(pred, rec.labels, run.epochs),
+            "consensus": scores.consensus(pred[:, -1], run.n_classes),
+            "p_label": rec.p_label[rows, -1].astype(float).mean(0), "margin": rec.margin[rows, -1].astype(float).mean(0),
+            "epoch learned": scores.epoch_learned(pred[:, 1:] == rec.labels, run.epochs[1:])}
+
+
+def relation_members(n_models: int, probed: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Two disjoint groups of a run's members for the relations of depth and the Part I scores: the
+    members whose depth is averaged and those whose records give the scores. The probed members and
+    every other member when at least two are left; otherwise the first half of the probed members and
+    the rest of the run. Disjoint, so that a relation says that *other* networks find the deep
+    examples hard: from the same networks, a network's depth and its own errors would make even
+    independent networks (each right or wrong on its own) show the relation."""
+    probed = [int(m) for m in probed]
+    others = [m for m in range(n_models) if m not in probed]
+    if len(others) >= 2:
+        return probed, others
+    if len(probed) < 2:
+        raise ValueError(f"probed must leave two groups of members of the run's {n_models}, got {probed}")
+    half = probed[: len(probed) // 2]
+    return half, [m for m in range(n_models) if m not in half]
 
 
 def analyse_base(run: Run, depths: Mapping[str, np.ndarray], *, n_perm: int = 200, seed: int = 0) -> BaseAnalysis:
     """Every number of the base ensemble's sections from the run and its depths (:func:`depths_of`)."""
     L = int(depths["n_layers"])
     levels = np.arange(L + 2)
+    probed = [int(m) for m in np.asarray(depths["members"])]
+    deep_side, score_side = relation_members(run.n_models, probed)
+    rows = [probed.index(m) for m in deep_side]                     # rows of the depth arrays
     out: dict[str, dict] = {name: {} for name in ("depth", "effective", "correct", "acc", "count", "scores", "probe")}
     relations = {}
     for s in SPLITS:
@@ -240,15 +266,16 @@ def analyse_base(run: Run, depths: Mapping[str, np.ndarray], *, n_perm: int = 20
         correct = np.asarray(depths[f"final_{s}"]) == labels
         count = np.array([(d == v).sum() for v in levels])
         acc = np.array([correct[d == v].mean() if (d == v).any() else np.nan for v in levels])
-        out["depth"][s], out["effective"][s], out["correct"][s] = d, d.mean(0), correct
+        out["depth"][s], out["effective"][s], out["correct"][s] = d, d[rows].mean(0), correct
         out["acc"][s], out["count"][s] = acc, count
-        out["scores"][s] = run_scores(run, s)
+        out["scores"][s] = run_scores(run, s, score_side)
         out["probe"][s] = (np.asarray(depths[f"probe_{s}"]) == labels).mean(axis=2)
         for i, (name, value) in enumerate(out["scores"][s].items()):
-            relations[(s, name)] = relation(d.mean(0), value, n_perm=n_perm, seed=seed + i)
+            relations[(s, name)] = relation(out["effective"][s], value, n_perm=n_perm, seed=seed + i)
     return BaseAnalysis(n_layers=L, layers=np.asarray(depths["layers"]), depth=out["depth"], effective=out["effective"],
                         correct=out["correct"], levels=levels, accuracy_by_depth=out["acc"], count_by_depth=out["count"],
-                        scores=out["scores"], relations=relations, probe_accuracy=out["probe"])
+                        scores=out["scores"], relations=relations, probe_accuracy=out["probe"],
+                        depth_members=tuple(deep_side), score_members=tuple(score_side))
 
 
 def shallow_deep_gap(depth: np.ndarray, correct: np.ndarray, n_layers: int, *, n_perm: int = 200,
@@ -427,12 +454,14 @@ def claims(base: Run, base_depths: Mapping[str, np.ndarray], noisy: Run, noisy_d
                 "reproduced: gap ≥ 0.2 and above the 99th percentile of the gap with depths permuted among "
                 "the examples; partly: above the null only", bool(gap >= 0.2 and gap > null),
                 partly=bool(gap > null), reference=f"permuted depths, 99th percentile: {null:+.2f}")
+    groups = f"depth from {len(a.depth_members)} networks, score from {len(a.score_members)} others"
     for name, (label, sign) in RELATIONS.items():
         rel = {s: a.relations[(s, name)] for s in SPLITS}
         table.check(f"Depth against {label}", f"{'falls' if sign < 0 else 'rises'} with depth",
-                    "; ".join(f"{s} ρ {r.rho:+.2f} (n={r.n})" for s, r in rel.items()),
+                    "; ".join(f"{s} ρ {r.rho:+.2f} (n={r.n})" for s, r in rel.items()) + f" ({groups})",
                     f"reproduced: Spearman ρ(effective depth, score) {'<' if sign < 0 else '>'} 0 with |ρ| ≥ "
-                    f"{MIN_RHO} and |ρ| above the 99th percentile of a permutation null, on both splits; partly: on one",
+                    f"{MIN_RHO} and |ρ| above the 99th percentile of a permutation null, on both splits, the depth and "
+                    "the score from disjoint groups of networks; partly: on one",
                     all(r.holds(sign) for r in rel.values()), partly=any(r.holds(sign) for r in rel.values()),
                     reference="permuted images, 99th percentile of |ρ|: "
                               + "; ".join(f"{s} {r.null99:.2f}" for s, r in rel.items()))
