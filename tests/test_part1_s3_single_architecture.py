@@ -112,7 +112,7 @@ def test_bimodality_rules_fail_on_independent_networks(claim):
     assert verdict(independent_run(run), claim) == "not reproduced"
 
 
-@pytest.mark.parametrize("claim", [LONGEST, TEST_PHASE, NULL, POOLED, RAPID])
+@pytest.mark.parametrize("claim", [BEGIN, TAIL, LONGEST, TEST_PHASE, NULL, POOLED, CONSENSUS, MISTAKES, RAPID])
 def test_a_collapsed_ensemble_earns_no_bimodality(claim):
     assert verdict(collapsed_run(ordered_run()), claim) == "not reproduced"
 
