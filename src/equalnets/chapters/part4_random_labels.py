@@ -165,8 +165,8 @@ def data_covariances(datasets: Mapping[str, Dataset], n_train: int | None = None
     Gaussian input (25 dimensions), and every 3×3 patch of the images of half A."""
     images = datasets["images"].x_train
     half_a, _ = halves(n_train if n_train is not None else len(images))
-    return {"gaussian": data_covariance(datasets["gaussian"].x_train.numpy()),
-            "images": data_covariance(images[list(half_a)].numpy(), patch=KERNEL)}
+    return {"gaussian": data_covariance(datasets["gaussian"].x_train),
+            "images": data_covariance(images[list(half_a)], patch=KERNEL)}
 
 
 # --------------------------------------------------------------------------- analysis

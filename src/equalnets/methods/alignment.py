@@ -112,7 +112,7 @@ def data_covariance(images: np.ndarray | torch.Tensor, patch: int | None = None)
     D = C·k·k in the order of ``Conv2d.weight.flatten(1)`` (channel, then row, then column), what a
     convolutional first layer of kernel k sees.
     """
-    x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images).double()
+    x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images.detach().cpu()).double()
     if x.ndim < 2 or len(x) == 0:
         raise ValueError(f"images must be (n, C, H, W) or (n, D) with n >= 1, got shape {tuple(x.shape)}")
     if not torch.isfinite(x).all():
