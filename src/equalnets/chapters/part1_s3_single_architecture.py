@@ -175,7 +175,8 @@ def claims(run: Run, *, seed: int = 0) -> ClaimsTable:
     table.check("Initialisation: consistency is spread like independent networks' (a bell around chance)",
                 "Gaussian around chance (Fig. 1a); Pearson's measure 2 for a Gaussian",
                 f"Pearson {p0:.2f} at epoch 0 (mean consistency {a.consistency['train'][0].mean():.2f}, chance "
-                f"{1 / K:.2f}; the networks give on average {share0:.0%} of the images their most frequent label)",
+                f"{1 / K:.2f}; the networks give on average {share0:.0%} of the images their most frequent label"
+                + ("; collapsed, so consistency marks the class)" if a.collapsed["train"][0] else ")"),
                 "reproduced: Pearson's measure at epoch 0 (train) within ±25 % of the independent-errors null's and "
                 f">= {phases.BIMODAL_BELOW} (far from a two-point law's 0); partly: >= {phases.BIMODAL_BELOW} only",
                 near and p0 >= phases.BIMODAL_BELOW, partly=bool(p0 >= phases.BIMODAL_BELOW),
