@@ -21,7 +21,8 @@ def variant_curves(epochs: dict[str, np.ndarray], pearson: dict[str, dict[str, n
     independent-errors measure dashed (``null`` split → ``(E,)``); a last panel with every
     ensemble's mean test accuracy (``accuracy`` label → ``(E,)``) and the base's ``(epochs, values)``."""
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
-    colours = dict(zip(epochs, plt.cm.tab10.colors))
+    palette = plt.cm.tab20.colors[::2] + plt.cm.tab20.colors[1::2]  # tab10, then its light shades (the paper: 11)
+    colours = {label: palette[i % len(palette)] for i, label in enumerate(epochs)}
     for ax, s in zip(axes[:2], pearson):
         for label, p in pearson[s].items():
             ax.plot(epochs[label], p, marker="o", markersize=3, color=colours[label], label=label,
