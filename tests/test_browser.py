@@ -352,3 +352,39 @@ def test_chapter_offers_its_executed_notebook(browser, origin, site, artifacts):
     executed = site.parent.parent / "book" / "executed" / f"{name}.ipynb"
     if executed.exists():  # the smoke book, or EQUALNETS_SITE=_build/html of this checkout
         assert target.read_bytes() == executed.read_bytes(), f"the download differs from {executed}"
+
+
+ATLAS = "book/executed/part5_difficulty_atlas.html"
+ATLAS_TABLE = "difficulty-atlas"
+
+
+def test_atlas_table_is_served_from_the_atlas_chapter_and_the_home_page(browser, origin, site, artifacts):
+    """The base run's table of every difficulty score (Part V) is a download on the atlas chapter and on
+    the home page: the Parquet link gives the file the notebook wrote (pandas reads it), the CSV and
+    the data dictionary links serve theirs."""
+    import pandas as pd
+
+    context, _ = browser
+    executed = site.parent.parent / "book" / "executed"
+    for page in (HOME, ATLAS):
+        tab = context.new_page()
+        tab.goto(f"{origin}/{page}", wait_until="load")
+        links = tab.eval_on_selector_all("a.download", "as => as.map(a => a.href)")
+        found = {ext: [h for h in links if unquote(h).endswith(f"{ATLAS_TABLE}{ext}")]
+                 for ext in (".parquet", ".csv", "-dictionary.md")}
+        assert all(found.values()), f"{page} lacks a download of the atlas table: {links}"
+        with tab.expect_download(timeout=TIMEOUT_MS) as info:
+            tab.locator(f'a.download[href$="{ATLAS_TABLE}.parquet"]').first.click()
+        download = info.value
+        assert download.failure() is None, download.failure()
+        target = artifacts / f"{Path(page).stem}-{download.suggested_filename}"
+        download.save_as(target)
+        tab.close()
+        frame = pd.read_parquet(target)
+        assert len(frame) > 0 and {"split", "source_index", "label", "c_score"} <= set(frame.columns)
+        if (executed / f"{ATLAS_TABLE}.parquet").exists():  # the smoke book, or this checkout's site
+            assert target.read_bytes() == (executed / f"{ATLAS_TABLE}.parquet").read_bytes()
+        for ext, head in ((".csv", "dataset,split,row,source_index,label"), ("-dictionary.md", "# Data dictionary")):
+            response = context.request.get(found[ext][0])
+            assert response.status == 200, (found[ext][0], response.status)
+            assert response.text().startswith(head), response.text()[:80]

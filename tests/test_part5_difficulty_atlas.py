@@ -193,12 +193,13 @@ def made_up_claims(*, forgetting: str = "paper", el2n: str = "paper", speed: str
     c_score = np.clip(1 - hard + rng.normal(0, 0.05, m), 0, 1)
     easy = c_score >= np.quantile(c_score, 0.9)
     forget = np.where(easy, 0.0, rng.poisson(1.0, m)) if forgetting == "paper" else rng.poisson(1.0, m).astype(float)
-    early = hard + rng.normal(0, 0.1, m) if el2n == "paper" else rng.random(m)
     speed_v = 1 - hard + rng.normal(0, 0.1, m) if speed == "paper" else rng.random(m)
-    train = pd.DataFrame({"c_score": c_score, "forgetting_events": forget, "el2n_early": early,
-                          "learning_speed": speed_v})
-    base = ordered_run(n=3, e=4, m_train=m, m_test=20, k=K)
-    el2n = np.broadcast_to(hard.astype(np.float16), base.train.el2n.shape).copy()
+    train = pd.DataFrame({"c_score": c_score, "forgetting_events": forget, "learning_speed": speed_v})
+    base = ordered_run(n=4, e=4, m_train=m, m_test=20, k=K)
+    # EL2N: 'paper', every network's error follows the images' hardness at every epoch; 'against', each
+    # network's error follows a hardness of its own (persistent within a network, unrelated across them)
+    own = hard[None, :] if el2n == "paper" else rng.random((4, m))
+    el2n = (own[:, None, :] + rng.normal(0, 0.1, base.train.el2n.shape)).astype(np.float16)
     base = replace(base, train=replace(base.train, el2n=el2n))
     # the label-noise run: flipped images wrong (margin -1) at every other recorded epoch, clean ones right
     n, mn = 3, 200
@@ -252,6 +253,16 @@ def test_forgetting_of_flipped_labels_fails_with_one_recorded_training_epoch():
     assert "training epochs recorded: 40" in table.frame().set_index("claim").loc[CLAIMS["noise_forgetting"], "this book"]
 
 
+def test_el2n_early_and_late_come_from_disjoint_networks():
+    base = ordered_run(n=4, e=4, m_train=10, m_test=5, k=K)
+    el2n = np.zeros(base.train.el2n.shape, np.float16)
+    el2n[:2, 2], el2n[2:, -1] = 1, 2                        # networks 0-1 at epoch 2, networks 2-3 at the end
+    early, late = pd5.el2n_early_late(replace(base, train=replace(base.train, el2n=el2n)), 2)
+    assert (early == 1).all() and (late == 2).all()
+    with pytest.raises(ValueError, match="epoch"):
+        pd5.el2n_early_late(base, 7)
+
+
 def test_easiest_and_noise_scores():
     assert pd5.easiest(np.r_[np.zeros(90), np.ones(10)]).sum() == 10
     assert pd5.easiest(np.r_[np.zeros(50), np.ones(50)]).sum() == 50        # ties at the top all count
@@ -278,8 +289,8 @@ def test_figures_and_galleries_draw(made_up_atlas):
     images = np.random.default_rng(0).random((100, 1, 4, 4))
     shown, captions = pd5.extremes_gallery(result.tables["train"], images, base.train.labels, base.classes, 2,
                                            ["consistency", "aum"])
-    assert list(shown) == ["consistency (last epoch): low", "consistency (last epoch): high", "AUM: low", "AUM: high"]
-    assert all(len(v) == 2 for v in shown.values()) and len(captions["AUM: low"]) == 2
+    assert list(shown) == ["consistency (last epoch): low", "consistency (last epoch): high", "AUM (logits): low", "AUM (logits): high"]
+    assert all(len(v) == 2 for v in shown.values()) and len(captions["AUM (logits): low"]) == 2
     shown, captions = pd5.disagreement_gallery(result.tables["train"], pairs[:1], images, base.train.labels,
                                                base.classes, 2)
     assert len(shown) == 2

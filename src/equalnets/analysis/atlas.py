@@ -44,14 +44,14 @@ SCORES: dict[str, Score] = {
         "epochs it stands for; equalnets.analysis.scores.speed)", "Hacohen, Choshen & Weinshall 2019 (Part I)",
         "[0, 1]", +1),
     "forgetting_events": Score(
-        "forgetting events", "mean over the networks of the number of steps from right at one recorded training "
+        "forgetting events (per network)", "mean over the networks of the number of steps from right at one recorded training "
         "epoch to wrong at the next", "Toneva et al. 2019", "[0, E/2] (E recorded training epochs)", -1),
     "epoch_learned": Score(
-        "epoch learnt for good", "mean over the networks of the first recorded training epoch from which the "
+        "epoch learnt for good (epoch)", "mean over the networks of the first recorded training epoch from which the "
         "network is right at every later one (last epoch + 1 for a network wrong at the end)",
         "Toneva et al. 2019 ('iteration learned')", "[1, last epoch + 1]", -1),
     "aum": Score(
-        "AUM", "area under the margin: the margin (logit of the label minus the largest other logit) averaged "
+        "AUM (logits)", "area under the margin: the margin (logit of the label minus the largest other logit) averaged "
         "over the networks and the recorded training epochs", "Pleiss et al. 2020", "real, logits", +1),
     "confidence": Score(
         "data-map confidence", "probability of the label, averaged over the networks and the recorded training "
@@ -63,7 +63,7 @@ SCORES: dict[str, Score] = {
         "EL2N (early epoch)", "norm of softmax minus one-hot label, averaged over the networks at one early "
         "epoch (the chapter's el2n_epoch)", "Paul et al. 2021", "[0, sqrt(2)]", -1),
     "prediction_depth": Score(
-        "prediction depth", "the first layer from which every k-NN probe agrees with the network's prediction, "
+        "prediction depth (layers)", "the first layer from which every k-NN probe agrees with the network's prediction, "
         "averaged over the probed networks (Part IV)", "Baldock, Maennel & Neyshabur 2021", "[0, L + 1] layers", -1),
     "c_score": Score(
         "C-score (holdout)", "accuracy on the example of networks that did not train on it (ensembles on random "

@@ -69,7 +69,7 @@ class Parameters(EnsembleParameters):
     fit_lr: float = 0.001                    # their learning rate, constant
     fit_batch_size: int = 25                 # their mini-batch size
     fit_dropout: bool = False                # dropout in them
-    cscore_ratios: tuple[float, ...] = (0.25,)  # subset ratios of the C-score ensembles besides the halves' 0.5
+    cscore_ratios: tuple[float, ...] = (0.25, 0.75)  # subset ratios of the C-score ensembles besides the halves' 0.5
     cscore_subsets: int = 4                  # subsets per ratio, each trained by its own ensemble
     cscore_models: int = 1                   # networks per subset
     cscore_epochs: int = 20                  # their epochs
@@ -310,6 +310,21 @@ def easiest(c_score: np.ndarray, share: float = EASIEST) -> np.ndarray:
     return finite & (c >= np.quantile(c[finite], 1 - share))
 
 
+def el2n_early_late(base: Run, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    """EL2N of every training example at the recorded ``epoch``, averaged over the first half of the base
+    run's networks, and at the last recorded epoch, over the other half: ``((M,), (M,))``. Disjoint
+    networks, so that a relation between the two is one of the examples, not of each network's own
+    errors persisting."""
+    check_int("epoch", epoch, 1)
+    if epoch not in base.epochs:
+        raise ValueError(f"epoch must be a recorded epoch of the run ({base.epochs.tolist()}), got {epoch}")
+    if base.n_models < 2:
+        raise ValueError("the base run needs two networks at least (two disjoint groups)")
+    half = base.n_models // 2
+    el2n = base.train.el2n.astype(np.float64)
+    return el2n[:half, list(base.epochs).index(epoch)].mean(axis=0), el2n[half:, -1].mean(axis=0)
+
+
 def noise_scores(noisy: Run, original: np.ndarray) -> dict[str, np.ndarray]:
     """The label-noise run's training split: ``flipped`` ``(M,)`` (its labels against the ``original``
     ones), and AUM and forgetting events over its recorded training epochs (``epochs`` ``(E',)``)."""
@@ -345,13 +360,13 @@ def claims(atlas: Atlas, base: Run, noisy: Run, original_labels: np.ndarray, *, 
                 partly=bool(rate.inside < rate.null),
                 reference=f"the rest: {rate.outside:.2f}; random groups, 1st percentile: {rate.null:.2f}")
     # Paul et al.: the error early in training (EL2N) already ranks the examples as the end of training does.
-    early = train["el2n_early"].to_numpy()
-    late = base.train.el2n[:, -1].astype(np.float64).mean(axis=0)
+    early, late = el2n_early_late(base, atlas.el2n_epoch)
     rel = pd4.relation(early, late, n_perm=n_perm, seed=seed)
+    half = base.n_models // 2
     table.check("EL2N early in training predicts difficulty at its end",
                 "EL2N scores early in training find the important examples (Paul et al. 2021)",
-                f"Spearman ρ(EL2N at epoch {atlas.el2n_epoch}, EL2N at epoch {int(base.epochs[-1])}) = {rel.rho:+.2f} "
-                f"(n={rel.n})",
+                f"Spearman ρ(EL2N at epoch {atlas.el2n_epoch} of networks 1-{half}, EL2N at epoch "
+                f"{int(base.epochs[-1])} of networks {half + 1}-{base.n_models}) = {rel.rho:+.2f} (n={rel.n})",
                 f"reproduced: ρ ≥ {MIN_RHO} and above the 99th percentile of |ρ| with the images permuted; partly: "
                 "ρ > 0 and above that percentile only", bool(rel.rho >= MIN_RHO and rel.rho > rel.null99),
                 partly=bool(rel.rho > 0 and rel.rho > rel.null99),

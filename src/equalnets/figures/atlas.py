@@ -25,7 +25,7 @@ def _short(name: str) -> str:
 def spearman_heatmaps(matrices: Mapping[str, SpearmanMatrix], *, n_boot: int) -> Figure:
     """One heatmap per split (``matrices`` split → :class:`~equalnets.analysis.atlas.SpearmanMatrix`):
     Spearman's ρ of every pair of scores, its bootstrap interval written under it."""
-    fig, axes = plt.subplots(len(matrices), 1, figsize=(11, 8.6 * len(matrices)), squeeze=False)
+    fig, axes = plt.subplots(len(matrices), 1, figsize=(13, 10 * len(matrices)), squeeze=False)
     for ax, (split, m) in zip(axes[:, 0], matrices.items()):
         image = ax.imshow(m.rho, cmap="coolwarm", vmin=-1, vmax=1)
         labels = [_short(n) for n in m.names]
@@ -35,7 +35,7 @@ def spearman_heatmaps(matrices: Mapping[str, SpearmanMatrix], *, n_boot: int) ->
         for i in range(len(m.names)):
             for j in range(len(m.names)):
                 text = "1" if i == j else f"{m.rho[i, j]:+.2f}\n[{m.low[i, j]:+.2f}, {m.high[i, j]:+.2f}]"
-                ax.text(j, i, text, ha="center", va="center", fontsize=6.5,
+                ax.text(j, i, text, ha="center", va="center", fontsize=6,
                         color="white" if np.isfinite(m.rho[i, j]) and abs(m.rho[i, j]) > 0.6 else "black")
         ax.set_title(f"{split} split: Spearman ρ of every pair of scores over M={m.n} images, "
                      f"{m.confidence:.0%} bootstrap interval ({n_boot} resamples of the images)")
