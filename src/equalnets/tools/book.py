@@ -8,12 +8,17 @@ executed copy only when the run succeeded, so a failure never leaves a half-exec
 
 from __future__ import annotations
 
+import ast
+import importlib
 import os
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import nbformat
 import papermill
@@ -28,6 +33,16 @@ EXECUTED = Path("book") / "executed"
 
 class NotebookFailed(RuntimeError):
     """A chapter notebook raised; the message names it and gives the error."""
+
+
+class ProfileProblems(ValueError):
+    """The check before a book run (:func:`check_profile`) found problems: one line each; nothing
+    was executed or trained."""
+
+    def __init__(self, profile: str, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(f"profile {profile!r}: {len(problems)} problem{'s' if len(problems) != 1 else ''}, "
+                         "nothing was executed or trained:\n" + "\n".join(f"  {line}" for line in problems))
 
 
 def project_root() -> Path:
@@ -98,6 +113,154 @@ def executor_parameters(root: Path, name: str, executor: dict[str, Any] | None) 
     return {k: v for k, v in executor.items() if k in declared}
 
 
+# --------------------------------------------------------------------------- the check before a run
+# A profile's typo, or a parameter combination that only its sizes use, must stop a book run before
+# its first network is trained, not hours later in whichever chapter reads it: every notebook's
+# parameters go through its chapter module's Parameters (the engine's one set of checks) and the
+# RunConfigs its runs() builds, and every data set a chapter reads is on disk or can be downloaded.
+
+#: Where torchvision downloads the data sets that may be missing (``digits`` ships with
+#: scikit-learn, ``gaussian`` is drawn): the file probed by :func:`check_profile`.
+DOWNLOADS = {
+    "fashion": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/train-images-idx3-ubyte.gz",
+    "mnist": "https://ossci-datasets.s3.amazonaws.com/mnist/train-images-idx3-ubyte.gz",
+    "cifar10": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+    "cifar100": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+}
+PROBE_TIMEOUT_S = 10
+
+
+def download_url(dataset: str) -> str | None:
+    """The file torchvision downloads for ``dataset`` (a name of ``engine.data.DATASETS``), or None
+    for a data set that needs no download."""
+    if dataset.startswith("fashion"):
+        return DOWNLOADS["fashion"]
+    if dataset.startswith("cifar100"):
+        return DOWNLOADS["cifar100"]
+    return DOWNLOADS.get(dataset)
+
+
+def reachable(url: str) -> str | None:
+    """None if ``url`` answers (a HEAD request within :data:`PROBE_TIMEOUT_S`), else why not."""
+    try:
+        request = urllib.request.Request(url, method="HEAD")
+        with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT_S):
+            return None
+    except urllib.error.HTTPError as err:
+        return f"HTTP {err.code} {err.reason}"
+    except (OSError, ValueError) as err:
+        reason = getattr(err, "reason", err)
+        return f"{type(reason).__name__}: {reason}"
+
+
+def notebook_defaults(path: Path) -> dict[str, Any]:
+    """The values of a notebook's ``parameters`` cell (its literals), by name."""
+    out = {}
+    for name, spec in notebook_parameters(path).items():
+        try:
+            out[name] = ast.literal_eval(spec["default"])
+        except (ValueError, SyntaxError):
+            pass  # not a literal: the chapter module's default applies
+    return out
+
+
+def _data_problem(dataset: str, readers: list[str], probe: Callable[[str], str | None]) -> tuple[str | None, str | None]:
+    """(problem, note) for one data set: on disk and readable → (None, None); missing but
+    downloadable → (None, a note); else (one line, None)."""
+    from ..engine.data import DataFileError, DatasetNotFoundError, load_dataset
+
+    who = ", ".join(readers)
+    try:
+        load_dataset(dataset, train_per_class=1, test_per_class=1, download=False)
+        return None, None
+    except DataFileError as err:
+        return f"data set {dataset!r} (read by {who}): {err}", None
+    except DatasetNotFoundError as err:
+        url = download_url(dataset)
+        why = probe(url) if url else "no download source"
+        if why is None:
+            return None, f"data set {dataset!r} (read by {who}) is not on disk: it will be downloaded from {url}"
+        return (f"data set {dataset!r} (read by {who}) is not on disk and its download fails here "
+                f"({url}: {why}): {err}"), None
+
+
+def check_profile(root: Path, profile: str, only: list[str] | None = None, overrides: dict[str, Any] | None = None,
+                  executor: dict[str, Any] | None = None, *, check_device: bool = True,
+                  probe: Callable[[str], str | None] = reachable) -> list[str]:
+    """The problems (one line each; empty: none) that would stop the book's notebooks (``only``
+    those) under ``profile`` with ``overrides`` and ``executor`` (as for :func:`build_book`), found
+    without executing or training anything:
+
+    * each notebook's parameters (its parameters cell, the profile's values, then the overrides)
+      through its chapter module's ``Parameters``, and the RunConfigs of its ``runs()``;
+    * each data set a chapter reads (its ``dataset`` and ``*_dataset`` parameters) on disk and
+      readable, or missing but downloadable (``probe(url)`` returns None; printed as a note). A
+      chapter whose ``runs()`` reads its data (prediction depth splits it, random labels counts
+      it) downloads it here.
+
+    ``check_device=False`` checks a profile for another machine: a device this one lacks (``cuda``
+    on a laptop) is not a problem, and the other checks run as on the CPU.
+    """
+    from ..engine.data import DatasetNotFoundError
+    from ..engine.distributed import check_executor
+
+    names = only or toc_notebooks(root)
+    problems: dict[str, list[str]] = {}        # problem → notebooks (one line for a shared one)
+    chapters: dict[str, tuple[Any, Any]] = {}  # name → (module, Parameters)
+    readers: dict[str, list[str]] = {}         # data set → notebooks
+    for name in names:
+        try:
+            given = {**profile_parameters(root, profile, name), **executor_parameters(root, name, executor),
+                     **(overrides or {})}
+            try:
+                module = importlib.import_module(f"equalnets.chapters.{name}")
+            except ModuleNotFoundError as err:
+                if err.name != f"equalnets.chapters.{name}":
+                    raise
+                print(f"[{name}] has no chapter module: its parameters are checked when it runs", flush=True)
+                continue
+            namespace = {**notebook_defaults(root / "notebooks" / f"{name}.ipynb"), **given}
+            device = namespace.get("device", "cpu")
+            elsewhere = not check_device and isinstance(device, str) and device.split(":")[0] == "cuda"
+            if elsewhere:
+                namespace["device"] = "cpu"  # checked for a GPU machine: the rest as on this one
+            params = module.Parameters.from_namespace(namespace)
+            if elsewhere:  # what the executor asks of a GPU device (num_gpus > 0 on Ray)
+                check_executor(params.executor, num_cpus=params.num_cpus, num_gpus=params.num_gpus,
+                               address=params.ray_address, device=device)
+        except Exception as err:  # noqa: BLE001 - one line per problem, whatever a module raised
+            problems.setdefault(_one_line(err), []).append(name)
+            continue
+        chapters[name] = (module, params)
+        for field in fields(params):
+            value = getattr(params, field.name)
+            if (field.name == "dataset" or field.name.endswith("_dataset")) and isinstance(value, str):
+                readers.setdefault(value, []).append(name)
+    unavailable: set[str] = set()
+    for dataset, who in readers.items():
+        problem, note = _data_problem(dataset, who, probe)
+        if problem:
+            problems.setdefault(problem, [])
+            unavailable.add(dataset)
+        if note:
+            print(note, flush=True)
+    for name, (module, params) in chapters.items():
+        try:  # a chapter whose runs() reads its data loads it here: downloads it if missing
+            module.runs(params)
+        except DatasetNotFoundError as err:  # reported above, unless the chapter reads a data set of no parameter
+            if not {d for d, who in readers.items() if name in who} & unavailable:
+                problems.setdefault(_one_line(err), []).append(name)
+        except Exception as err:  # noqa: BLE001 - as above
+            problems.setdefault(_one_line(err), []).append(name)
+    return [f"{', '.join(who)}: {problem}" if who else problem for problem, who in problems.items()]
+
+
+def _one_line(err: BaseException) -> str:
+    """A checked error's own message (``ParameterError``, a missing file); others with their type."""
+    text = " ".join(str(err).split())
+    return text if isinstance(err, (ValueError, FileNotFoundError)) else f"{type(err).__name__}: {text}"
+
+
 def execute(root: Path, name: str, profile: str, overrides: dict[str, Any] | None = None,
             output_dir: Path | None = None, executor: dict[str, Any] | None = None) -> Path:
     """Execute ``notebooks/<name>.ipynb`` with a profile (and overrides) into the book; its path.
@@ -157,17 +320,26 @@ def build_site(root: Path, *, strict: bool = False) -> Path:
 
 def build_book(root: Path, profile: str = "quick", only: list[str] | None = None,
                overrides: dict[str, Any] | None = None, *, site: bool = True, strict: bool = False,
-               executor: dict[str, Any] | None = None) -> None:
+               executor: dict[str, Any] | None = None, check: bool | None = None) -> None:
     """Execute the table of contents' notebooks (or ``only`` those) and build the site; ``executor``
     as for :func:`execute`.
 
-    Every notebook is tried even if one fails; then the failures are reported together.
+    First, if ``check`` (default: for the ``paper`` profile, whose runs take GPU hours),
+    :func:`check_profile`: any problem stops the build with :class:`ProfileProblems` before a
+    notebook is executed. Then every notebook is tried even if one fails; the failures are reported
+    together.
     """
     names = toc_notebooks(root)
     unknown = sorted(set(only or []) - set(names))
     if unknown:
         raise ValueError(f"unknown notebook(s) {unknown}; the book has {names}")
     started = time.perf_counter()
+    if check if check is not None else profile == "paper":
+        problems = check_profile(root, profile, only, overrides, executor)
+        if problems:
+            raise ProfileProblems(profile, problems)
+        print(f"profile {profile!r} checked for {len(only or names)} notebook(s) in "
+              f"{time.perf_counter() - started:.0f} s: parameters and data sets are fine", flush=True)
     failures = []
     for name in only or names:
         try:

@@ -2,11 +2,18 @@
 
     python -m equalnets book [--profile quick] [--only NAME ...] [--no-site] [--strict] [EXECUTOR]
     python -m equalnets run NAME [--profile quick] [-p KEY VALUE ...] [EXECUTOR]
+    python -m equalnets check [--profile paper] [--only NAME ...] [-p KEY VALUE ...] [--for-gpu] [EXECUTOR]
     python -m equalnets site [--strict]
     python -m equalnets list
     python -m equalnets export [--profile quick] [-p KEY VALUE ...] [--out DIR] [--format csv parquet] [--train]
     python -m equalnets bench [--quick] [--n-models N] [--epochs E] [--width W] [--reps R] [--device cuda]
     python -m equalnets bench --paper-s3 [--device cuda] [--n-models N] [--epochs E] [--precision bf16]
+
+``book`` and ``run`` with ``--profile paper`` (or ``--check``) first check every notebook's
+parameters (through its chapter module's ``Parameters`` and ``runs()``) and that every data set it
+reads is on disk or can be downloaded, and stop before anything is trained with one line per
+problem (``--no-check`` skips it); ``check`` does only that, for any profile (``--for-gpu``: for a
+GPU machine, so that ``device: cuda`` is no problem on a laptop).
 
 EXECUTOR: ``--executor ray [--address HEAD:6379] [--num-cpus C] [--num-gpus G]`` trains the
 notebooks' ensembles on a Ray cluster, one task per member (in the notebooks that declare the
@@ -23,7 +30,7 @@ import yaml
 from . import export
 from .bench import RESULTS, paper_s3, report, write_result
 from ..engine.distributed import EXECUTORS, check_executor
-from .book import PROFILES, NotebookFailed, build_book, build_site, project_root, toc_notebooks
+from .book import PROFILES, NotebookFailed, build_book, build_site, check_profile, project_root, toc_notebooks
 
 
 def _overrides(pairs: list[list[str]] | None) -> dict:
@@ -66,6 +73,17 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--profile", default="quick", choices=PROFILES)
     run.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"))
     _add_executor_options(run)
+    for command in (book, run):
+        command.add_argument("--check", action=argparse.BooleanOptionalAction, default=None,
+                             help="check parameters and data sets before executing anything (default: with "
+                                  "--profile paper)")
+    check = sub.add_parser("check", help="check a profile's parameters and data sets; execute nothing")
+    check.add_argument("--profile", default="paper", choices=PROFILES)
+    check.add_argument("--only", nargs="+", metavar="NAME", help="check only these notebooks")
+    check.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"))
+    check.add_argument("--for-gpu", action="store_true", help="check for a GPU machine: device cuda is no problem "
+                                                            "here (the rest is checked as on the CPU)")
+    _add_executor_options(check)
     site = sub.add_parser("site", help="build the site from the executed notebooks")
     site.add_argument("--strict", action="store_true")
     sub.add_parser("list", help="list the book's notebooks")
@@ -104,10 +122,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "book":
             build_book(root, args.profile, args.only, _overrides(args.param), site=not args.no_site,
-                       strict=args.strict, executor=_executor(args))
+                       strict=args.strict, executor=_executor(args), check=args.check)
         elif args.command == "run":
             build_book(root, args.profile, [args.name], _overrides(args.param), site=False,
-                       executor=_executor(args))
+                       executor=_executor(args), check=args.check)
+        elif args.command == "check":
+            if args.only:
+                unknown = sorted(set(args.only) - set(toc_notebooks(root)))
+                if unknown:
+                    raise ValueError(f"unknown notebook(s) {unknown}; the book has {toc_notebooks(root)}")
+            problems = check_profile(root, args.profile, args.only, _overrides(args.param), _executor(args),
+                                     check_device=not args.for_gpu)
+            for line in problems:
+                print(line)
+            print(f"profile {args.profile!r}: {len(problems)} problem(s)" if problems else
+                  f"profile {args.profile!r}: parameters and data sets are fine", file=sys.stderr)
+            return 1 if problems else 0
         elif args.command == "site":
             build_site(root, strict=args.strict)
         elif args.command == "export":
