@@ -193,6 +193,7 @@ def test_the_fake_cifar10_and_mnist_read_through_our_loader(fake_data):
 def test_the_paper_profile_as_shipped_passes_the_check(data_dir, capsys):
     """For a GPU machine (``device: cuda`` is the profile's) with the data sets on disk: no problem."""
     assert book.check_profile(ROOT, "paper", check_device=False, probe=no_download) == []
+    assert "stops at epoch" not in capsys.readouterr().out  # every record list reaches its run's last epoch
     # On this machine: the same, or (without CUDA) the device is the one problem, one line for all chapters.
     problems = book.check_profile(ROOT, "paper", probe=no_download)
     if torch.cuda.is_available():
@@ -239,8 +240,9 @@ def _edited_copy(tmp_path: Path, edit) -> Path:
     return root
 
 
-def test_typos_and_bad_combinations_are_one_line_each(tmp_path, data_dir):
+def test_typos_and_bad_combinations_are_one_line_each(tmp_path, data_dir, capsys):
     def edit(notebooks):
+        notebooks["part1_s6_breaking_bimodality"]["random_record_epochs"] = [0, 10, 40]  # legal, but a note
         notebooks["part3_jumpout"]["epocs"] = 200                                  # a typo in a key
         notebooks["part1_s4_linear_networks"]["linear_models"] = 1                 # a bad value
         notebooks["part4_random_labels"]["gauss_record_epochs"] = [0, 100, 300]    # beyond gauss_epochs
@@ -254,6 +256,8 @@ def test_typos_and_bad_combinations_are_one_line_each(tmp_path, data_dir):
     assert "gauss_record_epochs" in by_chapter["part4_random_labels"]
     assert "optimiser" in by_chapter["part1_s3_robustness"]
     assert all("\n" not in p for p in problems)
+    assert "note: part1_s6_breaking_bimodality: random_record_epochs stops at epoch 40 of random_epochs=140" \
+        in capsys.readouterr().out
 
 
 def test_book_and_run_stop_before_executing_anything(tmp_path, data_dir, monkeypatch, capsys):

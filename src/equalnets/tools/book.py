@@ -232,6 +232,8 @@ def check_profile(root: Path, profile: str, only: list[str] | None = None, overr
             problems.setdefault(_one_line(err), []).append(name)
             continue
         chapters[name] = (module, params)
+        for note in _short_records(name, params):
+            print(note, flush=True)
         for field in fields(params):
             value = getattr(params, field.name)
             if (field.name == "dataset" or field.name.endswith("_dataset")) and isinstance(value, str):
@@ -253,6 +255,20 @@ def check_profile(root: Path, profile: str, only: list[str] | None = None, overr
         except Exception as err:  # noqa: BLE001 - as above
             problems.setdefault(_one_line(err), []).append(name)
     return [f"{', '.join(who)}: {problem}" if who else problem for problem, who in problems.items()]
+
+
+def _short_records(name: str, params: Any) -> list[str]:
+    """A note for each ``*record_epochs`` list that stops before its ``*epochs`` (the run then records
+    nothing between the list's last epoch and the last one): legitimate, but easily a default left
+    from a shorter profile."""
+    notes = []
+    for field in fields(params):
+        value, epochs = getattr(params, field.name), field.name.replace("record_epochs", "epochs")
+        if field.name.endswith("record_epochs") and value and isinstance(getattr(params, epochs, None), int):
+            if max(value) < getattr(params, epochs):
+                notes.append(f"note: {name}: {field.name} stops at epoch {max(value)} of {epochs}="
+                             f"{getattr(params, epochs)} (nothing is recorded in between but the last epoch)")
+    return notes
 
 
 def _one_line(err: BaseException) -> str:
