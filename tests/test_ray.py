@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,9 +73,10 @@ def assert_same_run(run, reference) -> None:
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), f"weights of member {member}"
 
 
-def counting_trainings(log):
+def counting_trainings(log, release=None):
     """A stand-in for distributed.train_member that appends each member it trains to ``log`` (on the
-    worker, around the worker's own train_members), then does exactly what train_member does."""
+    worker, around the worker's own train_members), then does exactly what train_member does;
+    ``release``: a file whose creation it waits for first (at most 120 s), holding the member's claim."""
     def counted(*args):
         from equalnets.engine import distributed as worker_side  # the worker's module, never patched
 
@@ -83,6 +85,9 @@ def counting_trainings(log):
         def train_and_log(config, dataset, members, **kw):
             with open(log, "a") as f:
                 f.write(f"{members[0]}\n")
+            deadline = time.monotonic() + 120
+            while release is not None and not os.path.exists(release) and time.monotonic() < deadline:
+                time.sleep(0.05)
             return real(config, dataset, members, **kw)
         worker_side.train_members = train_and_log
         try:
@@ -104,7 +109,9 @@ def test_ray_gives_the_records_and_weights_of_the_local_executor(cluster, refere
         [(i["engine"], i["layout"]) for i in RunStore(reference.path.parent).member_info(CONFIG)]
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("member ")]
     assert sorted(line.split(":")[0] for line in lines) == ["member 0", "member 1", "member 2"]  # one per member
-    # The executor is not part of the run: a local reader finds the members and trains nothing.
+    # The executor is not part of the run: the same folder (hash) as the local run's, and a local
+    # reader finds the members and trains nothing.
+    assert run.path.name == reference.path.name
     assert_same_run(store.load(CONFIG), reference)
 
 
@@ -142,28 +149,50 @@ def test_a_worker_that_dies_mid_member_is_retried_and_leaves_no_half_member(clus
     assert not [p.name for p in store.path(CONFIG).iterdir() if p.name.endswith(".tmp")]
 
 
-def test_two_drivers_on_one_run_train_each_member_once(cluster, reference, tmp_path, monkeypatch):
-    log = tmp_path / "trained.log"
+def test_two_drivers_on_one_run_train_each_member_once(cluster, reference, tmp_path, monkeypatch, capsys):
+    """Two driver processes on one cluster ask for one run: another process first, whose tasks (half a
+    CPU each, so all three run at once) hold their members' claims until this driver has found them
+    held and said it waits; then they train, and this driver reads what they wrote."""
+    log, release = tmp_path / "trained.log", tmp_path / "release"
+    store = RunStore(tmp_path / "runs")
+    folder = store.path(CONFIG)
+    other = subprocess.Popen([sys.executable, "-c", COUNTING_CHILD, str(store.root), json.dumps(CONFIG.to_dict()),
+                              cluster, str(log), str(Path(__file__).parent), str(release), "0.5"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     monkeypatch.setattr(distributed, "train_member", counting_trainings(log))
-    root, runs, errors = tmp_path / "runs", {}, []
-    # The run folder first: RunStore.prepare's temporary config file is named per process, so two
-    # threads of one process preparing a folder at once collide (two processes do not).
-    RunStore(root).prepare(CONFIG)
+    result: dict = {}
 
-    def drive(name: str) -> None:
+    def drive() -> None:
         try:
-            runs[name] = RunStore(root).get_or_train(CONFIG, executor="ray", progress=False)
-        except BaseException as err:  # noqa: BLE001 - reported by the test below
-            errors.append(err)
-    drivers = [threading.Thread(target=drive, args=(name,)) for name in ("a", "b")]
-    for d in drivers:
-        d.start()
-    for d in drivers:
-        d.join(timeout=120)
-    assert not errors and set(runs) == {"a", "b"}, errors
-    assert trained_members(log) == [0, 1, 2]
-    for run in runs.values():
-        assert_same_run(run, reference)
+            result["run"] = store.get_or_train(CONFIG, executor="ray", progress=False, num_cpus=0.5)
+        except BaseException as err:  # noqa: BLE001 - reported below
+            result["error"] = err
+    this = threading.Thread(target=drive)
+    try:
+        deadline = time.monotonic() + 120
+        while sum(held(path) for path in folder.glob(".claim-*")) < CONFIG.n_models:  # the other holds all three
+            assert other.poll() is None, f"the other driver ended early: {other.stderr.read()}"
+            assert time.monotonic() < deadline, "the other driver's tasks do not hold every claim"
+            time.sleep(0.05)
+        this.start()
+        said = ""
+        while "another process is training member(s) [0, 1, 2]" not in said:
+            said += capsys.readouterr().err
+            assert this.is_alive() and time.monotonic() < deadline, f"this driver did not wait: {result} {said}"
+            time.sleep(0.05)
+        release.touch()
+        this.join(120)
+        assert other.wait(120) == 0, other.stderr.read()
+    finally:
+        release.touch()
+        if other.poll() is None:
+            other.kill()
+            other.wait()
+        other.stderr.close()
+    assert "error" not in result, result
+    assert trained_members(log) == [0, 1, 2]  # once each, all by the other driver
+    assert_same_run(result["run"], reference)
+    assert_same_run(store.load(CONFIG), reference)
 
 
 CHILD = """
@@ -172,6 +201,21 @@ from equalnets.engine.config import RunConfig
 from equalnets.engine.store import RunStore
 root, config, address = sys.argv[1:]
 RunStore(root).get_or_train(RunConfig.from_dict(json.loads(config)), executor="ray", address=address, progress=False)
+"""
+# A driver that counts the members its tasks train in a log (counting_trainings), each holding its claim
+# until the file ``release`` exists.
+COUNTING_CHILD = """
+import json, sys
+from pathlib import Path
+root, config, address, log, tests, release, cpus = sys.argv[1:]
+sys.path.insert(0, tests)
+from test_ray import counting_trainings
+from equalnets.engine import distributed
+from equalnets.engine.config import RunConfig
+from equalnets.engine.store import RunStore
+distributed.train_member = counting_trainings(Path(log), release)
+RunStore(root).get_or_train(RunConfig.from_dict(json.loads(config)), executor="ray", address=address, progress=False,
+                            num_cpus=float(cpus))
 """
 
 
@@ -223,6 +267,18 @@ def held(path) -> bool:
             return True
         fcntl.flock(f, fcntl.LOCK_UN)
         return False
+
+
+def test_the_executor_is_not_part_of_a_chapters_runs():
+    """A chapter's executor parameters (notebook parameters, CLI flags) leave its RunConfigs and their
+    hashes alone: a run trained on a cluster is the run a laptop reads."""
+    from equalnets.chapters import part1_s3_single_architecture as chapter
+
+    local = chapter.runs(chapter.Parameters())
+    on_ray = chapter.runs(chapter.Parameters(executor="ray", ray_address="head:6379", num_cpus=2, num_gpus=0.25,
+                                             device="cpu"))
+    assert {k: c.key for k, c in on_ray.items()} == {k: c.key for k, c in local.items()}
+    assert not {"executor", "ray_address", "address", "num_cpus", "num_gpus"} & set(CONFIG.to_dict())
 
 
 @pytest.mark.parametrize(("options", "words"), [
