@@ -87,9 +87,9 @@ def connect(address: str | None = None) -> str:
                 ray.init(address=target, include_dashboard=False if target == "local" else None)
             except ConnectionError as err:
                 raise ConnectionError(
-                    f"cannot join the Ray cluster at {target} ({err}): is it running (ray status --address "
-                    f"{target})? A cluster started by `ray start` asks for its token: export RAY_AUTH_MODE=token "
-                    "here too, with the head's token in ~/.ray/auth_token or $RAY_AUTH_TOKEN") from None
+                    f"cannot join the Ray cluster at {target} ({err}): is it running (RAY_AUTH_MODE=token ray status "
+                    f"--address {target})? A cluster started by `ray start` asks for its token: export "
+                    "RAY_AUTH_MODE=token here too, with the head's token in ~/.ray/auth_token or $RAY_AUTH_TOKEN") from None
         return ray.get_runtime_context().gcs_address
 
 
