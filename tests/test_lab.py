@@ -17,6 +17,9 @@ before and after are kept in ``$EQUALNETS_ARTIFACTS`` (default: a pytest tempora
 path is printed). For Part III (Jumpout): every cell runs without an error, and its explorer's
 three dropdowns (arch, variant, layer) redraw its figure.
 
+A notebook of the test's own whose one cell sleeps for an hour (a hung kernel) fails its wait with the
+test's message within its 15 s timeout, and closing it shuts its busy kernel down (the process exits).
+
 Both chapters are opened, each in a tab and a JupyterLab workspace of its own, and started at
 once (two kernels side by side); each test then waits for its own. About 2.5 min on a 2-core
 machine.
@@ -29,6 +32,7 @@ binary), Playwright or JupyterLab.
 
 from __future__ import annotations
 
+import http.cookies
 import json
 import os
 import shutil
@@ -60,6 +64,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 S3 = "part1_s3_single_architecture"
 PART3 = "part3_jumpout"
+HUNG = "hung_kernel"  # a notebook of the test's own whose one cell never returns
 KERNEL = "equalnets"
 KERNEL_DISPLAY = "Python (equalnets)"  # the Makefile's `lab` target registers this one
 # The flags of test_browser.py: Chromium as root in a container, nothing to reach outside.
@@ -69,6 +74,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 TIMEOUT_MS = 30_000          # one click, one redraw
 OPEN_TIMEOUT_MS = 120_000    # JupyterLab's first load and a kernel start, on a busy 2-core machine
 RUN_TIMEOUT_MS = 240_000     # "Run All Cells" of one smoke chapter
+HUNG_TIMEOUT_MS = 15_000     # the hung kernel's notebook is given this long, then fails
+KERNEL_GONE_S = 30           # a kernel shut down through the API has exited within this
 SERVER_START_S = 90
 SAVE_TIMEOUT_S = 30
 # A test body (open, run all, the widgets) that runs longer than this is stalled: a hung kernel, or
@@ -107,6 +114,14 @@ def _children(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             found.append(int(stat.parent.name))
     return found
+
+
+def _is_kernel(pid: int) -> bool:
+    """Whether process ``pid`` is a running ipykernel (not gone, not a zombie)."""
+    try:
+        return b"ipykernel" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def _smoke_copy(name: str, target: Path) -> dict:
@@ -149,6 +164,9 @@ class Lab:
         shutil.copytree(ROOT / "notebooks", self.root / "notebooks",
                         ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
         params = {name: _smoke_copy(name, self.root / "notebooks" / f"{name}.ipynb") for name in (S3, PART3)}
+        hung = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time\ntime.sleep(3600)  # hangs")])
+        hung.metadata["kernelspec"] = {"name": KERNEL, "display_name": KERNEL_DISPLAY, "language": "python"}
+        nbformat.write(hung, self.root / "notebooks" / f"{HUNG}.ipynb")
         # what `make lab` does (there with --sys-prefix; here into the temporary data folder)
         subprocess.run([sys.executable, "-m", "ipykernel", "install", "--user", "--name", KERNEL,
                         "--display-name", KERNEL_DISPLAY], env=env, check=True, capture_output=True, timeout=60)
@@ -197,22 +215,34 @@ class Lab:
         if self.proc is not None:
             self.kernels.update(_children(self.proc.pid))
 
+    def delete(self, api_path: str, timeout: float = 15) -> None:
+        """DELETE ``api_path`` (``/api/...``) with the server's XSRF cookie and header: without a token,
+        Jupyter Server answers a DELETE without them with 403."""
+        if not getattr(self, "xsrf", None):
+            with urllib.request.urlopen(f"{self.url}/lab", timeout=10) as r:
+                cookies = http.cookies.SimpleCookie()
+                for header in r.headers.get_all("Set-Cookie") or []:
+                    cookies.load(header)
+            self.xsrf = cookies["_xsrf"].value
+        req = urllib.request.Request(f"{self.url}{api_path}", method="DELETE",
+                                     headers={"X-XSRFToken": self.xsrf, "Cookie": f"_xsrf={self.xsrf}"})
+        urllib.request.urlopen(req, timeout=timeout).close()
+
     def shutdown_kernels(self, path: str | None = None) -> None:
-        """Shut down, through the REST API, the kernels of the sessions on ``path`` (None: all)."""
+        """Shut down, through the REST API, the kernels of the sessions on ``path`` (None: all); a
+        failure is printed (the server's stop kills what is left)."""
         try:
             with urllib.request.urlopen(f"{self.url}/api/sessions", timeout=5) as r:
                 sessions = json.load(r)
             for session in sessions:
                 if path is None or session.get("path") == path:
-                    req = urllib.request.Request(f"{self.url}/api/sessions/{session['id']}", method="DELETE")
-                    urllib.request.urlopen(req, timeout=15).close()
+                    self.delete(f"/api/sessions/{session['id']}")
             if path is None:
                 with urllib.request.urlopen(f"{self.url}/api/kernels", timeout=5) as r:
                     for kernel in json.load(r):
-                        req = urllib.request.Request(f"{self.url}/api/kernels/{kernel['id']}", method="DELETE")
-                        urllib.request.urlopen(req, timeout=15).close()
-        except (OSError, ValueError):
-            pass
+                        self.delete(f"/api/kernels/{kernel['id']}")
+        except (OSError, ValueError, KeyError) as err:
+            print(f"\nshutting down the kernels of {path or 'every session'} failed: {type(err).__name__}: {err}")
 
     def stop(self) -> None:
         """Shut the kernels down through the API, terminate then kill the server's process group,
@@ -235,9 +265,9 @@ class Lab:
                 continue
         for pid in self.kernels:
             try:
-                if b"ipykernel" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                if _is_kernel(pid):
                     os.kill(pid, signal.SIGKILL)
-            except (OSError, ProcessLookupError):
+            except ProcessLookupError:
                 pass
         deadline = time.monotonic() + 20
         while not _port_is_free(self.port):
@@ -388,12 +418,12 @@ class Notebook:
         self.started = time.perf_counter()
         self.menu("Run", "Run All Cells")
 
-    def finish(self) -> float:
+    def finish(self, timeout_ms: int = RUN_TIMEOUT_MS) -> float:
         """Wait until Run All Cells is done, then File > Save Notebook. Seconds the run took."""
         try:
-            self.page.wait_for_function(RUN_DONE, arg=self.cells, timeout=RUN_TIMEOUT_MS, polling=500)
+            self.page.wait_for_function(RUN_DONE, arg=self.cells, timeout=timeout_ms, polling=500)
         except sync_api.TimeoutError:
-            raise AssertionError(f"{self.name}: Run All Cells did not finish within {RUN_TIMEOUT_MS / 1000:.0f} s "
+            raise AssertionError(f"{self.name}: Run All Cells did not finish within {timeout_ms / 1000:.0f} s "
                                  f"(a hung kernel?); prompts {self.state()['prompts']}\nserver log:\n"
                                  f"{self.lab.log_tail()}") from None
         took = time.perf_counter() - self.started
@@ -543,3 +573,29 @@ def test_part3_runs_and_its_explorer_responds(running, lab, artifacts):
         _keep(shot)
     finally:
         nb.close()
+
+
+def test_a_hung_kernel_fails_within_a_bounded_time_and_is_shut_down(browser, lab):
+    """A notebook whose cell never returns: waiting for Run All Cells fails with the test's own message
+    within its timeout (plus the time to read the page's state), instead of hanging; closing it shuts
+    the busy kernel down through the server, and its process exits."""
+    before = set(_children(lab.proc.pid))
+    nb = Notebook(browser, lab, HUNG)
+    hung = set(_children(lab.proc.pid)) - before
+    assert len(hung) == 1, f"expected one new kernel process, found {sorted(hung)}"
+    try:
+        nb.run_all()
+        started = time.monotonic()
+        with pytest.raises(AssertionError, match=rf"{HUNG}: Run All Cells did not finish within "
+                                                 rf"{HUNG_TIMEOUT_MS // 1000} s \(a hung kernel\?\)"):
+            nb.finish(timeout_ms=HUNG_TIMEOUT_MS)
+        waited = time.monotonic() - started
+        assert waited < HUNG_TIMEOUT_MS / 1000 + 15, f"failed only after {waited:.0f} s"
+        assert "*" in "".join(nb.state()["prompts"]), "the cell should still be running"
+    finally:
+        nb.close()
+    deadline = time.monotonic() + KERNEL_GONE_S
+    while any(_is_kernel(pid) for pid in hung):
+        assert time.monotonic() < deadline, f"the hung kernel {sorted(hung)} is still running {KERNEL_GONE_S} s after close"
+        time.sleep(0.2)
+    print(f"\nhung kernel: failed after {waited:.0f} s, its process exited after close")
