@@ -6,8 +6,10 @@
   Fashion-MNIST); a typo, a bad combination and a missing data set are one line each, and
   ``python -m equalnets book --profile paper`` stops on them before executing anything.
 * Every chapter executed with the paper profile's parameters, shrunk only in size (networks per
-  ensemble, epochs, images per class, seeds, bootstrap and permutation counts, the sampler's length),
-  on the fakes, on the CPU (``slow``).
+  ensemble, epochs, images per class, seeds, bootstrap and permutation counts, images analysed, the
+  sampler's and the hard-subset procedure's length, the atlas's subsets per ratio; see SIZE_RULES),
+  on the fakes, on the CPU, two notebooks at a time after the base ensemble's (``slow``: about 7
+  minutes on the busy 2-core machine, 8.5 CPU-minutes).
 
 The fakes have the real files' layout, names and encodings: ``cifar-100-python/{meta,train,test}``
 (pickles of protocol 2 with ``data`` uint8 ``(n, 3072)``, ``fine_labels``, ``coarse_labels``,
