@@ -19,7 +19,8 @@ strategy (``engine``):
 Which guarantee holds between the two: on the CPU they start from the same initialisation and
 see the same mini-batches and dropout masks, so the first steps agree to rounding; rounding
 grows under SGD, so after a few epochs two members of the same seed are two draws of the same
-distribution, not the same network (their test accuracies agree within the spread over seeds).
+distribution, not the same network (their test accuracies agree within the spread over seeds;
+``tests/test_engine_guarantee.py`` checks both halves on a config trained until the pairs differ).
 Within one engine, device, layout and number of torch threads, a member is bit-for-bit repeatable
 on the CPU (a different thread count changes the order of some sums, hence the last bits).
 """
