@@ -12,7 +12,7 @@ from torch import nn
 from equalnets.engine.config import RunConfig
 from equalnets.engine.models import network
 from equalnets.engine.train import active_fractions, dropout_layers
-from equalnets.methods.jumpout import follower, moment_shift, shift_table
+from equalnets.methods.jumpout import follower, gaussian_mismatch, moment_shift, shift_table, step_seconds
 
 
 def small_cnn() -> nn.Sequential:
@@ -61,3 +61,26 @@ def test_shift_table_covers_the_layers_that_feed_a_batch_norm():
     again = shift_table(model, torch.randn(50, 1, 16, 16), rates=[0.1], powers=[1.0])
     assert model.training  # the mode is restored
     assert len(again) == 16
+
+
+def test_gaussian_mismatch_is_zero_without_a_shift_and_weighs_both_moments():
+    assert gaussian_mismatch(np.zeros(3), np.ones(3)) == pytest.approx(np.zeros(3))
+    kl = gaussian_mismatch(np.array([0.5, 0.0, 0.0]), np.array([1.0, 2.0, 0.5]))
+    assert kl == pytest.approx([0.125, (2 - 1 - np.log(2)) / 2, (0.5 - 1 - np.log(0.5)) / 2])
+    with pytest.raises(ValueError, match="positive"):
+        gaussian_mismatch(np.zeros(1), np.zeros(1))
+    with pytest.raises(ValueError, match="one shape"):
+        gaussian_mismatch(np.zeros(2), np.ones(3))
+
+
+def test_step_seconds_times_every_model_in_turns_and_restores_the_threads():
+    threads = torch.get_num_threads()
+    models = {"a": small_cnn(), "b": small_cnn()}
+    x, y = torch.randn(8, 1, 16, 16), torch.randint(0, 3, (8,))
+    table = step_seconds(models, x, y, repeats=3, warmup=1)
+    assert len(table) == 6 and list(table.model) == ["a", "b"] * 3 and list(table.repeat) == [0, 0, 1, 1, 2, 2]
+    assert (table.seconds > 0).all() and torch.get_num_threads() == threads
+    with pytest.raises(ValueError, match="repeats"):
+        step_seconds(models, x, y, repeats=1)
+    with pytest.raises(ValueError, match="threads"):
+        step_seconds(models, x, y, threads=0)

@@ -61,7 +61,7 @@ class Parameters(ChapterParameters):
     the attribution experiments run on them."""
 
     seed: int = 0                           # base seed: each run derives its own; also the random control
-    num_threads: int = 0                    # CPU threads for torch; 0 leaves torch's default
+    num_threads: int = 1                    # CPU threads for torch; 0 leaves torch's default
     digits_epochs: int = 30                 # epochs of the MLP and the CNN on the 8×8 digits
     fashion_train_per_class: int | None = 500  # Fashion-MNIST training images per class (None: all)
     fashion_test_per_class: int | None = 100   # Fashion-MNIST test images per class (None: all)

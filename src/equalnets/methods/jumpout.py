@@ -113,20 +113,36 @@ def gaussian_mismatch(mean_shift: np.ndarray, var_ratio: np.ndarray) -> np.ndarr
 
 
 def step_seconds(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor, *, repeats: int = 20,
-                 warmup: int = 3, lr: float = 1e-3) -> pd.DataFrame:
+                 warmup: int = 3, lr: float = 1e-3, threads: int | None = 1) -> pd.DataFrame:
     """Wall seconds of one training step (forward, cross-entropy, backward, SGD update) of each model
     on the batch ``x`` ``(n, ...)``, ``y`` ``(n,)``. The models take turns: ``warmup`` untimed rounds,
     then ``repeats`` timed ones, so that the load of a shared machine falls on all of them alike.
-    Columns: ``repeat, model, seconds``; one row per timed step."""
+    ``threads``: torch's CPU threads while timing (restored after; None keeps the current number):
+    one by default, because threads that wait for each other on a busy machine make a step's time
+    a matter of scheduling, not of the work it does. Columns: ``repeat, model, seconds``; one row
+    per timed step."""
     if not models:
         raise ValueError("models must name at least one model")
     if int(repeats) < 2 or int(warmup) < 0:
         raise ValueError(f"repeats must be >= 2 and warmup >= 0, got {repeats!r} and {warmup!r}")
     if len(x) != len(y) or len(x) == 0:
         raise ValueError(f"x and y must hold the same number (>= 1) of examples, got {len(x)} and {len(y)}")
+    if threads is not None and int(threads) < 1:
+        raise ValueError(f"threads must be >= 1 or None, got {threads!r}")
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    try:
+        return _timed_turns(models, x, y, int(repeats), int(warmup), lr)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _timed_turns(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor, repeats: int, warmup: int,
+                 lr: float) -> pd.DataFrame:
     optimizers = {name: torch.optim.SGD(m.parameters(), lr=lr) for name, m in models.items()}
     rows = []
-    for r in range(int(warmup) + int(repeats)):
+    for r in range(warmup + repeats):
         for name, model in models.items():
             model.train()
             start = time.perf_counter()
@@ -137,5 +153,5 @@ def step_seconds(models: dict[str, nn.Module], x: torch.Tensor, y: torch.Tensor,
                 torch.cuda.synchronize(x.device)
             seconds = time.perf_counter() - start
             if r >= warmup:
-                rows.append({"repeat": r - int(warmup), "model": name, "seconds": seconds})
+                rows.append({"repeat": r - warmup, "model": name, "seconds": seconds})
     return pd.DataFrame(rows)
