@@ -194,7 +194,8 @@ def made_up_claims(*, forgetting: str = "paper", el2n: str = "paper", speed: str
     easy = c_score >= np.quantile(c_score, 0.9)
     forget = np.where(easy, 0.0, rng.poisson(1.0, m)) if forgetting == "paper" else rng.poisson(1.0, m).astype(float)
     speed_v = 1 - hard + rng.normal(0, 0.1, m) if speed == "paper" else rng.random(m)
-    train = pd.DataFrame({"c_score": c_score, "forgetting_events": forget, "learning_speed": speed_v})
+    train = pd.DataFrame({"c_score": c_score, "forgetting_events": forget, "learning_speed": speed_v,
+                          "label_quality": rng.random(m)})
     base = ordered_run(n=4, e=4, m_train=m, m_test=20, k=K)
     # EL2N: 'paper', every network's error follows the images' hardness at every epoch; 'against', each
     # network's error follows a hardness of its own (persistent within a network, unrelated across them)
@@ -264,10 +265,16 @@ def test_el2n_early_and_late_come_from_disjoint_networks():
 
 
 def test_easiest_and_noise_scores():
-    assert pd5.easiest(np.r_[np.zeros(90), np.ones(10)]).sum() == 10
-    assert pd5.easiest(np.r_[np.zeros(50), np.ones(50)]).sum() == 50        # ties at the top all count
+    c = np.r_[np.zeros(50), np.ones(50)]
+    quality = np.arange(100.0)
+    chosen = pd5.easiest(c, quality)
+    assert np.flatnonzero(chosen).tolist() == list(range(90, 100))       # ties at the top broken by the tiebreak
+    assert np.flatnonzero(pd5.easiest(c, np.zeros(100))).tolist() == list(range(50, 60))  # then by row
+    assert not pd5.easiest(np.r_[np.nan, c[1:]], quality, share=0.99)[0]
     with pytest.raises(ValueError, match="c_score"):
-        pd5.easiest(np.full(5, np.nan))
+        pd5.easiest(np.full(5, np.nan), np.zeros(5))
+    with pytest.raises(ValueError, match="tiebreak"):
+        pd5.easiest(c, quality[:5])
     _, _, noisy, original = made_up_claims()
     with pytest.raises(ValueError, match="flipped"):
         pd5.noise_scores(noisy, noisy.train.labels)

@@ -299,15 +299,22 @@ def export_frame(atlas: Atlas, dataset: Dataset, base: Run) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- the claims' statistics
 
-def easiest(c_score: np.ndarray, share: float = EASIEST) -> np.ndarray:
-    """``(M,)`` bool: the examples whose C-score is at or above its (1 − ``share``) quantile (ties
-    included, so the group can hold more than ``share``)."""
-    c = np.asarray(c_score, dtype=np.float64)
+def easiest(c_score: np.ndarray, tiebreak: np.ndarray, share: float = EASIEST) -> np.ndarray:
+    """``(M,)`` bool: the ``round(share · M)`` examples the held-out networks find easiest, by C-score
+    (``(M,)``, a few distinct values when few networks hold each example out), ties broken by
+    ``tiebreak`` ``(M,)`` (high = easy: cleanlab's label quality from the same held-out networks), then
+    by row. Examples without a C-score are never chosen."""
+    c, t = np.asarray(c_score, dtype=np.float64), np.asarray(tiebreak, dtype=np.float64)
     check_float("share", share, low=0, high=1, low_open=True, high_open=True)
-    finite = np.isfinite(c)
-    if not finite.any():
+    if c.ndim != 1 or t.shape != c.shape:
+        raise ValueError(f"c_score and tiebreak must be (M,) arrays of one length, got {c.shape} and {t.shape}")
+    rows = np.flatnonzero(np.isfinite(c))
+    if not len(rows):
         raise ValueError("c_score has no finite value")
-    return finite & (c >= np.quantile(c[finite], 1 - share))
+    order = rows[np.lexsort((rows, -np.nan_to_num(t[rows], nan=-np.inf), -c[rows]))]
+    out = np.zeros(len(c), dtype=bool)
+    out[order[:max(1, round(share * len(c)))]] = True
+    return out
 
 
 def el2n_early_late(base: Run, epoch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -348,12 +355,12 @@ def claims(atlas: Atlas, base: Run, noisy: Run, original_labels: np.ndarray, *, 
     table = ClaimsTable()
     train = atlas.tables["train"]
     # Toneva et al.: examples that are easy are rarely (never) forgotten.
-    easy = easiest(train["c_score"].to_numpy())
+    easy = easiest(train["c_score"].to_numpy(), train["label_quality"].to_numpy())
     rate = atl.group_rate(train["forgetting_events"].to_numpy(), easy, q=0.01, n_perm=n_perm, seed=seed)
     table.check("Forgetting events are rare for the easiest examples", "unforgettable examples are the easy ones "
                 "(Toneva et al. 2019)",
                 f"{rate.inside:.2f} forgetting events per image among the {rate.n} easiest training images "
-                f"(C-score in its top {EASIEST:.0%})",
+                f"(the top {EASIEST:.0%} by C-score, ties by cleanlab's label quality)",
                 "reproduced: the easiest images' mean is at most half the rest's and below the 1st percentile of "
                 "random groups of the same size; partly: below that percentile only",
                 bool(rate.inside <= 0.5 * rate.outside and rate.inside < rate.null),

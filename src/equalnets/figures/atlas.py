@@ -55,12 +55,12 @@ def pair_scatters(tables: Mapping[str, pd.DataFrame], pairs: Sequence[tuple[str,
                   matrices: Mapping[str, SpearmanMatrix]) -> Figure:
     """The scatter of each pair ``(a, b, ρ')`` of scores (the pairs that disagree most), every example of
     every split in ``tables``, with each split's Spearman ρ in the title."""
-    fig, axes = plt.subplots(1, len(pairs), figsize=(4.4 * len(pairs), 4.0), squeeze=False)
+    fig, axes = plt.subplots(1, len(pairs), figsize=(5.0 * len(pairs), 4.4), squeeze=False)
     for ax, (a, b, _) in zip(axes[0], pairs):
         for split, table in tables.items():
             score_scatter(ax, table[a], table[b], colour=SPLIT_COLOURS[split], label=f"{split} (M={len(table)})")
         rho = ", ".join(f"{s} ρ {matrices[s].pair(a, b)[0]:+.2f}" for s in tables)
-        ax.set(xlabel=_short(a), ylabel=_short(b), title=f"{_short(a)} vs {_short(b)}\n{rho}")
+        ax.set(xlabel=_short(a), ylabel=_short(b), title=f"{_short(a)}\nvs {_short(b)}\n{rho}")
         ax.legend(fontsize="x-small", markerscale=3)
     fig.tight_layout()
     return fig
