@@ -96,11 +96,12 @@ class Parameters(EnsembleParameters):
     def noise_config(self) -> RunConfig:
         """The label-noise ensemble (:meth:`fitting`) on ``noise_train_per_class`` images per class,
         ``noise_fraction`` of their labels moved to another class (a fixed draw of the run's seed),
-        recorded at the first and last epoch only."""
+        recorded at every second epoch: this chapter reads the last, the atlas's forgetting events and
+        AUM of the flipped labels need the epochs between (a few seconds of recording per network)."""
         return self.fitting(
             train_per_class=self.noise_train_per_class if self.noise_train_per_class is not None else self.train_per_class,
             label_noise=self.noise_fraction, n_models=self.noise_models, epochs=self.noise_epochs,
-            record_epochs=[0, self.noise_epochs], seed=derived_seed(self.seed, "label-noise"))
+            record_epochs=list(range(0, self.noise_epochs + 1, 2)), seed=derived_seed(self.seed, "label-noise"))
 
     def half_configs(self, n_train: int, train_labels: np.ndarray) -> dict[str, RunConfig]:
         """The two half-split ensembles (:meth:`fitting`): ``'half A'`` trains on a random half of each
