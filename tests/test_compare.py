@@ -129,3 +129,14 @@ def test_permute_within_class_keeps_every_class_s_values():
     np.testing.assert_array_equal(shuffled[1], -shuffled[0])    # one permutation for every row
     with pytest.raises(ValueError, match="labels"):
         compare.permute_within_class(values, labels[:10])
+
+
+def test_pairing_null_r_keeps_what_the_classes_explain():
+    labels = np.arange(300) % 3
+    rng = np.random.default_rng(0)
+    x = labels + rng.normal(0, 1, 300)          # a class effect and an order within each class
+    null = compare.pairing_null_r(x, x, labels, n_perm=50)
+    assert null.shape == (50,) and 0.3 < null.mean() < 0.6 < np.corrcoef(x, x)[0, 1]
+    assert np.isnan(compare.pairing_null_r(np.zeros(5), np.arange(5.0), np.zeros(5, int), n_perm=3)).all()
+    with pytest.raises(ValueError, match="n_perm"):
+        compare.pairing_null_r(x, x, labels, n_perm=0)

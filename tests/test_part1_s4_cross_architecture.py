@@ -84,8 +84,8 @@ def test_runs_share_the_base_protocol_with_seeds_of_their_own():
     for name in params.zoo_archs:
         zoo = configs[name]
         assert (zoo.arch, zoo.width, zoo.n_models, zoo.epochs) == \
-            (name, 0.25 if name == "small-st-vgg" else 0.125, 10, 6)
-        assert zoo.record_epochs == (0, 4, 6) and zoo.activation == "relu"
+            (name, 0.25 if name == "small-st-vgg" else 0.125, 10, 8)
+        assert zoo.record_epochs == (0, 4, 8) and zoo.activation == "relu"
         assert zoo.seed == derived_seed(params.seed, name) != params.seed
         for field in ("dataset", "optimizer", "lr", "momentum", "lr_decay", "lr_decay_every", "batch_size"):
             assert getattr(zoo, field) == getattr(configs["base"], field)

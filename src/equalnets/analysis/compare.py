@@ -157,3 +157,18 @@ def permute_within_class(values: np.ndarray, labels: np.ndarray, *, seed: int = 
         idx = np.flatnonzero(labels == cls)
         order[idx] = idx[rng.permutation(len(idx))]
     return values[..., order]
+
+
+def pairing_null_r(x: np.ndarray, y: np.ndarray, labels: np.ndarray, *, n_perm: int = 200,
+                   seed: int = 0) -> np.ndarray:
+    """Pearson's r of two per-example scores ``x`` and ``y`` ``(M,)`` when ``y`` is paired with ``x`` at
+    random within each class (:func:`permute_within_class`), ``n_perm`` times: ``(n_perm,)``. The
+    reference of a correlation of two orders (e.g. two ensembles' learning speeds): what the classes'
+    difficulty alone gives, with each score's own spread kept (``nan`` where either is constant)."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.ndim != 1 or x.shape != y.shape or len(x) < 3:
+        raise ValueError(f"x and y must be (M,) arrays of the same length M >= 3, got {x.shape} and {y.shape}")
+    check_int("n_perm", n_perm, 1)
+    if x.std() == 0 or y.std() == 0:
+        return np.full(int(n_perm), np.nan)
+    return np.array([np.corrcoef(x, permute_within_class(y, labels, seed=seed + k))[0, 1] for k in range(int(n_perm))])

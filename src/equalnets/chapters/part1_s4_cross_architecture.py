@@ -3,8 +3,9 @@ other architectures, compared at epochs of equal accuracy, and the claims of the
 
 The chapter needs the base ensemble of §3 (:meth:`Parameters.base_config`) and one ensemble per
 architecture of ``zoo_archs`` (:meth:`Parameters.zoo_configs`: the base's data, optimizer, learning
-rate and schedule, a seed of its own), the paper's own small st-VGG among them. :func:`analyse` computes every number its figures and tables show, on the test
-images; :func:`claims` decides the verdicts from the :class:`~equalnets.engine.store.Run` objects alone.
+rate and schedule, a seed of its own), the paper's own small st-VGG among them. :func:`analyse`
+computes every number its figures and tables show, on the test images; :func:`claims` decides the
+verdicts from the :class:`~equalnets.engine.store.Run` objects alone.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ PAIRING_FACTOR = 1.3
 #: Share of the weaker architecture's right images that the stronger one must get right, and the
 #: significance level of the tests against independent errors.
 CONTAINED, ALPHA = 0.9, 0.01
+#: Random pairings within each class that a correlation's reference (its 1 - ALPHA quantile) is drawn from.
+N_PERM = 200
 #: The paper's own pair of architectures (Supp. C), a claim of its own where both are compared.
 SMALL_PAIR = ("st-vgg", "small-st-vgg")
 
@@ -48,7 +51,7 @@ class Parameters(EnsembleParameters):
     zoo_archs: tuple[str, ...] = ("small-st-vgg", "resnet-18", "densenet")  # the other architectures
     zoo_width: float = 0.125                  # width multiplier of the torchvision architectures
     zoo_models: int = 10                      # networks per other architecture
-    zoo_epochs: int = 6                       # their training epochs
+    zoo_epochs: int = 8                       # their training epochs
     zoo_record_epochs: tuple[int, ...] | None = None  # their recorded epochs (None: every epoch)
     match_tol: float = 0.01                   # epochs match when mean test accuracies differ by at most this
     n_levels: int = 2                         # matched accuracy levels shown per pair of architectures
@@ -100,9 +103,9 @@ class Analysis:
     ``(e_a, e_b)`` epoch indices shown; ``agreement`` one row per shown level, beside the same scores
     paired at random within each class (``compare.permute_within_class``); ``correlations``
     ``(kind, a, b)`` → learning-speed correlation, ``kind`` ``'within'`` (two halves of ``a``) or
-    ``'across'``; ``null_r`` the same key → Pearson's r of the same computation on the
-    independent-errors null of every ensemble (``scores.independent_errors``: the same per-class
-    accuracies, errors independent of the other networks'); ``knowledge`` one row per pair;
+    ``'across'``; ``null_r`` the same key → the reference of that r: its ``1 - ALPHA`` quantile over
+    :data:`N_PERM` pairings of the two speeds at random within each class
+    (``compare.pairing_null_r``: what the classes' difficulty alone gives); ``knowledge`` one row per pair;
     ``match_tol`` the tolerance the epochs were matched with.
     """
 
@@ -140,14 +143,17 @@ def _speeds(pred: np.ndarray, labels: np.ndarray, epochs: np.ndarray) -> tuple[n
             scores.speed(pred[half:], labels, epochs))
 
 
-def _r(x: np.ndarray, y: np.ndarray) -> float:
-    return float(np.corrcoef(x, y)[0, 1]) if x.std() > 0 and y.std() > 0 else float("nan")
+def reference_r(x: np.ndarray, y: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> float:
+    """The reference of the correlation of two speeds ``(M,)``: the ``1 - ALPHA`` quantile of r over
+    :data:`N_PERM` pairings at random within each class (``nan`` where a speed is constant)."""
+    null = compare.pairing_null_r(x, y, labels, n_perm=N_PERM, seed=seed)
+    return float(np.quantile(null, 1 - ALPHA)) if np.isfinite(null).all() else float("nan")
 
 
 def analyse(base: Run, others: Mapping[str, Run], *, match_tol: float = 0.01, n_levels: int = 2,
             n_boot: int = 1000, seed: int = 0) -> Analysis:
     """Every number of the chapter from the base run and the other architectures' runs (name → Run);
-    ``seed`` draws the random pairings, the null ensembles and the bootstrap resamples."""
+    ``seed`` draws the random pairings and the bootstrap resamples."""
     runs_ = {base.config.arch: base, **others}
     names = tuple(runs_)
     labels = base.test.labels
@@ -172,13 +178,12 @@ def analyse(base: Run, others: Mapping[str, Run], *, match_tol: float = 0.01, n_
                           "near diagonal (random pairing)": null["near diagonal"], "largest other cell": rest,
                           "corners dominate": bool(min(h[0, 0], h[-1, -1]) > rest)})
     speeds = {n: _speeds(r.test.pred, labels, r.epochs) for n, r in runs_.items()}
-    nulls = {n: _speeds(scores.independent_errors(r.test.pred, labels, seed=seed + k), labels, r.epochs)
-             for k, (n, r) in enumerate(runs_.items())}
     corr = {("within", n, n): bootstrap_correlation(*speeds[n][1:], n_boot=n_boot, seed=seed) for n in names}
     corr.update({("across", a, b): bootstrap_correlation(speeds[a][0], speeds[b][0], n_boot=n_boot, seed=seed)
                  for a, b in pairs})
-    null_r = {("within", n, n): _r(*nulls[n][1:]) for n in names}
-    null_r.update({("across", a, b): _r(nulls[a][0], nulls[b][0]) for a, b in pairs})
+    pairing = {("within", n, n): speeds[n][1:] for n in names}
+    pairing.update({("across", a, b): (speeds[a][0], speeds[b][0]) for a, b in pairs})
+    null_r = {key: reference_r(x, y, labels, seed=seed) for key, (x, y) in pairing.items()}
     return Analysis(names=names, runs=runs_, accuracy=acc, consistency=cons, chance=chance, pairs=pairs,
                     levels=levels, n_matched=n_matched, agreement=agree, correlations=corr, null_r=null_r,
                     speed={n: s[0] for n, s in speeds.items()}, halves={n: s[1:] for n, s in speeds.items()},
@@ -215,10 +220,10 @@ def levels_table(a: Analysis) -> pd.DataFrame:
 
 def correlation_table(a: Analysis) -> pd.DataFrame:
     """One row per learning-speed correlation, within (two halves) and across architectures, beside the
-    r of the same computation on the independent-errors nulls."""
+    reference of each r (:attr:`Analysis.null_r`)."""
     return pd.DataFrame([{"kind": k, "ensembles": f"{x}: two halves of N={a.runs[x].n_models}" if k == "within"
                           else f"{x} vs {y}", "r": c.r, "p": c.p, "95% CI low": c.low, "95% CI high": c.high,
-                          "r, independent-errors null": a.null_r[k, x, y]}
+                          "r, 99th percentile of random pairings": a.null_r[k, x, y]}
                          for (k, x, y), c in a.correlations.items()])
 
 
@@ -237,6 +242,10 @@ def speed_panels(a: Analysis) -> list[tuple[np.ndarray, np.ndarray, str, str, st
     return panels
 
 
+#: What the reference column says of a correlation's reference.
+PAIRING_REFERENCE = f"r exceeded by {ALPHA:.0%} of {N_PERM} pairings at random within each class: "
+
+
 def _pair_of(a: Analysis, pair: tuple[str, str]) -> tuple[str, str] | None:
     """``pair`` as the analysis orders it, or None if one of the two ensembles is absent."""
     return next((p for p in a.pairs if set(p) == set(pair)), None)
@@ -246,8 +255,7 @@ def claims(base: Run, others: Mapping[str, Run], *, match_tol: float = 0.01, n_l
            n_boot: int = 1000, seed: int = 0) -> ClaimsTable:
     """The claims of the paper's §4.1 against the base run and the other architectures' runs. Each rule
     compares with a reference computed here: the same scores paired at random within each class, the
-    independent-errors null of every ensemble, the base rate of the stronger architecture, or the
-    paper's number less :data:`R_TOLERANCE`."""
+    base rate of the stronger architecture, or the paper's number less :data:`R_TOLERANCE`."""
     a = analyse(base, others, match_tol=match_tol, n_levels=n_levels, n_boot=n_boot, seed=seed)
     table = ClaimsTable()
     rows, know = a.agreement, a.knowledge
@@ -284,21 +292,19 @@ def claims(base: Run, others: Mapping[str, Run], *, match_tol: float = 0.01, n_l
     table.check("Learning speed correlates within an architecture (two halves)", f"r = {PAPER_WITHIN_R} (ResNet, Fig. 4a)",
                 "; ".join(f"{x}: {c.describe()}" for x, c in within.items()),
                 f"r >= {low_w:.2f} (the paper's {PAPER_WITHIN_R} less {R_TOLERANCE}) for every architecture; partly: "
-                "the CI's lower end above the null's r for every architecture",
+                f"r above the reference for every architecture (permutation p < {ALPHA})",
                 all(c.r >= low_w for c in within.values()),
-                partly=all(c.low > a.null_r["within", x, x] for x, c in within.items()),
-                reference="independent-errors null, r of its halves: "
-                          + ", ".join(f"{x} {a.null_r['within', x, x]:.2f}" for x in a.names))
+                partly=all(c.r > a.null_r["within", x, x] for x, c in within.items()),
+                reference=PAIRING_REFERENCE + ", ".join(f"{x} {a.null_r['within', x, x]:.2f}" for x in a.names))
     across = {(p, q): a.correlations["across", p, q] for p, q in a.pairs}
     low_x = PAPER_ACROSS_R - R_TOLERANCE
     table.check("Learning speed correlates across architectures", f"r = {PAPER_ACROSS_R}, p <= 1e-50 (ResNet vs AlexNet, "
                 "Fig. 4b)", "; ".join(f"{p} vs {q}: {c.describe()}" for (p, q), c in across.items()),
                 f"r >= {low_x:.2f} (the paper's {PAPER_ACROSS_R} less {R_TOLERANCE}) and p < 1e-10 for every pair; "
-                "partly: the CI's lower end above the null's r for every pair",
+                f"partly: r above the reference for every pair (permutation p < {ALPHA})",
                 all(c.r >= low_x and c.p < 1e-10 for c in across.values()),
-                partly=all(c.low > a.null_r["across", p, q] for (p, q), c in across.items()),
-                reference="independent-errors nulls of both: "
-                          + ", ".join(f"{p} vs {q} {a.null_r['across', p, q]:.2f}" for p, q in a.pairs))
+                partly=all(c.r > a.null_r["across", p, q] for (p, q), c in across.items()),
+                reference=PAIRING_REFERENCE + ", ".join(f"{p} vs {q} {a.null_r['across', p, q]:.2f}" for p, q in a.pairs))
     table.check("The stronger architecture gets right what the weaker one gets right", "yes (§4.1 discussion)",
                 "; ".join(f"{r['stronger']} on {r['weaker']}'s {r['weaker right on']} right images: "
                           f"{r['stronger right, given weaker right']:.2f} (Fisher p = {r['Fisher p']:.1e})"
@@ -318,11 +324,12 @@ def claims(base: Run, others: Mapping[str, Run], *, match_tol: float = 0.01, n_l
                     f"{c.describe()}; corner mass "
                     + (", ".join(f"{r['corners']:.2f} at {r['accuracy']:.2f}" for r in levels) or "no matched epochs"),
                     f"learning-speed r >= {low_x:.2f} (as across architectures) with p < 1e-10, and at every shown level "
-                    f"the corner mass >= {PAIRING_FACTOR} x the random pairing's; partly: the CI's lower end above the "
-                    "null's r",
+                    f"the corner mass >= {PAIRING_FACTOR} x the random pairing's; partly: r above its reference "
+                    f"(permutation p < {ALPHA})",
                     c.r >= low_x and c.p < 1e-10 and bool(levels)
                     and all(r["corners"] >= PAIRING_FACTOR * r["corners (random pairing)"] for r in levels),
-                    partly=c.low > a.null_r["across", pair[0], pair[1]],
-                    reference=f"independent-errors nulls: r {a.null_r['across', pair[0], pair[1]]:.2f}; random pairing: "
+                    partly=c.r > a.null_r["across", pair[0], pair[1]],
+                    reference=f"{PAIRING_REFERENCE}{a.null_r['across', pair[0], pair[1]]:.2f}; corner mass of the "
+                              "random pairing: "
                               + (", ".join(f"{r['corners (random pairing)']:.2f}" for r in levels) or "-"))
     return table
