@@ -73,10 +73,11 @@ def assert_same_run(run, reference) -> None:
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), f"weights of member {member}"
 
 
-def counting_trainings(log, release=None):
+def counting_trainings(log, release=None, free=()):
     """A stand-in for distributed.train_member that appends each member it trains to ``log`` (on the
     worker, around the worker's own train_members), then does exactly what train_member does;
-    ``release``: a file whose creation it waits for first (at most 120 s), holding the member's claim."""
+    ``release``: a file whose creation it waits for first (at most 120 s), holding the member's claim;
+    members in ``free`` do not wait."""
     def counted(*args):
         from equalnets.engine import distributed as worker_side  # the worker's module, never patched
 
@@ -86,7 +87,8 @@ def counting_trainings(log, release=None):
             with open(log, "a") as f:
                 f.write(f"{members[0]}\n")
             deadline = time.monotonic() + 120
-            while release is not None and not os.path.exists(release) and time.monotonic() < deadline:
+            waits = release is not None and members[0] not in free
+            while waits and not os.path.exists(release) and time.monotonic() < deadline:
                 time.sleep(0.05)
             return real(config, dataset, members, **kw)
         worker_side.train_members = train_and_log
@@ -157,7 +159,7 @@ def test_two_drivers_on_one_run_train_each_member_once(cluster, reference, tmp_p
     store = RunStore(tmp_path / "runs")
     folder = store.path(CONFIG)
     other = subprocess.Popen([sys.executable, "-c", COUNTING_CHILD, str(store.root), json.dumps(CONFIG.to_dict()),
-                              cluster, str(log), str(Path(__file__).parent), str(release), "0.5"],
+                              cluster, str(log), str(Path(__file__).parent), str(release), "0.5", "[]"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     monkeypatch.setattr(distributed, "train_member", counting_trainings(log))
     result: dict = {}
@@ -195,25 +197,18 @@ def test_two_drivers_on_one_run_train_each_member_once(cluster, reference, tmp_p
     assert_same_run(store.load(CONFIG), reference)
 
 
-CHILD = """
-import json, sys
-from equalnets.engine.config import RunConfig
-from equalnets.engine.store import RunStore
-root, config, address = sys.argv[1:]
-RunStore(root).get_or_train(RunConfig.from_dict(json.loads(config)), executor="ray", address=address, progress=False)
-"""
 # A driver that counts the members its tasks train in a log (counting_trainings), each holding its claim
-# until the file ``release`` exists.
+# until the file ``release`` exists, except the members listed (JSON) in ``free``.
 COUNTING_CHILD = """
 import json, sys
 from pathlib import Path
-root, config, address, log, tests, release, cpus = sys.argv[1:]
+root, config, address, log, tests, release, cpus, free = sys.argv[1:]
 sys.path.insert(0, tests)
 from test_ray import counting_trainings
 from equalnets.engine import distributed
 from equalnets.engine.config import RunConfig
 from equalnets.engine.store import RunStore
-distributed.train_member = counting_trainings(Path(log), release)
+distributed.train_member = counting_trainings(Path(log), release, json.loads(free))
 RunStore(root).get_or_train(RunConfig.from_dict(json.loads(config)), executor="ray", address=address, progress=False,
                             num_cpus=float(cpus))
 """
@@ -223,8 +218,12 @@ def test_a_killed_driver_leaves_complete_members_and_a_rerun_trains_only_the_mis
                                                                                     monkeypatch):
     store = RunStore(tmp_path / "runs")
     folder = store.path(CONFIG)
-    # Another process joins the cluster at its address and is killed once its first member is written.
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(store.root), json.dumps(CONFIG.to_dict()), cluster],
+    # Another process joins the cluster at its address and is killed once its member 0 is written; its
+    # tasks for members 1 and 2 hold their claims until then (a release that never comes), so the kill
+    # always falls mid-run (without the hold, a fast machine finished every member before the kill).
+    child = subprocess.Popen([sys.executable, "-c", COUNTING_CHILD, str(store.root), json.dumps(CONFIG.to_dict()),
+                              cluster, str(tmp_path / "child.log"), str(Path(__file__).parent),
+                              str(tmp_path / "never"), "0.5", "[0]"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 90
     while not list(folder.glob("member-*.npz")):
@@ -241,7 +240,7 @@ def test_a_killed_driver_leaves_complete_members_and_a_rerun_trains_only_the_mis
     with warnings.catch_warnings():
         warnings.simplefilter("error", CorruptMemberWarning)  # what is there is complete, or not there
         kept = [m for m in range(CONFIG.n_models) if store.read_member(CONFIG, m) is not None]
-    assert kept and len(kept) < CONFIG.n_models
+    assert kept == [0]
     log = tmp_path / "trained.log"
     monkeypatch.setattr(distributed, "train_member", counting_trainings(log))
     run = store.get_or_train(CONFIG, executor="ray", progress=False)
