@@ -1,7 +1,7 @@
 """Figures of the difficulty atlas (Part V): the Spearman matrix of every score with its bootstrap
 intervals, the scatter of the pairs of scores that disagree most, and, in JupyterLab, an explorer that
 sets any two scores against each other and shows a chosen example's image and trajectory. The
-galleries of images use :func:`equalnets.figures.prediction_depth.group_images`."""
+galleries of images use :func:`equalnets.figures.depth.group_images`."""
 
 from __future__ import annotations
 
