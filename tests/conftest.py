@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 import torch
@@ -78,3 +79,21 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# Chromium as root in a container, with nothing to reach outside: no sandbox, no GPU, and none of
+# the background traffic (updates, sync, QUIC probes) that would hammer a closed network.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-proxy-server"]
+
+
+def chromium_or_skip() -> tuple[Path, Any]:
+    """Debian's Chromium (``$EQUALNETS_CHROMIUM`` names another binary) and Playwright's sync API, for
+    the browser tests; without either, the calling test module is skipped with the reason."""
+    chromium = Path(os.environ.get("EQUALNETS_CHROMIUM", "/usr/bin/chromium"))
+    if not chromium.exists():
+        pytest.skip(f"no Chromium at {chromium} (run scripts/get-browser.sh, or set EQUALNETS_CHROMIUM)",
+                    allow_module_level=True)
+    return chromium, pytest.importorskip("playwright.sync_api", reason="playwright is not installed "
+                                         "(pip install -r requirements.txt)")

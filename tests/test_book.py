@@ -238,3 +238,55 @@ def test_failed_notebook_keeps_previous_page(tmp_path):
         book.execute(tmp_path, "part1_s3_single_architecture", "smoke", {"epochs": 0})
     assert json.loads(previous.read_text()) == {"marker": "previous"}
     assert (executed / ".part1_s3_single_architecture.failed.ipynb").exists()
+
+
+def test_stored_tells_a_notebook_that_trains_from_one_that_does_not(smoke_book, tmp_path, monkeypatch):
+    """After the smoke book, every chapter with runs finds them all in its cache; in an empty cache none
+    does; a notebook without a chapter module, or with parameters its module refuses, is never 'stored'."""
+    monkeypatch.setenv("EQUALNETS_CACHE", str(smoke_book / "runs"))
+    with_runs = [n for n in book.toc_notebooks(ROOT)
+                 if book._chapter_module(n).runs(book._chapter_module(n).Parameters.from_namespace(
+                     book._namespace(ROOT, n, "smoke", None, None)))]
+    assert len(with_runs) >= 10
+    assert all(book.stored(ROOT, name, "smoke") for name in with_runs)
+    assert not book.stored(ROOT, "part1_s3_single_architecture", "smoke", {"epochs": 3})  # another run
+    assert not book.stored(ROOT, "part1_s3_single_architecture", "smoke", {"epochs": 0})  # refused
+    assert not book.stored(ROOT, "no_such_chapter", "smoke")
+    monkeypatch.setenv("EQUALNETS_CACHE", str(tmp_path / "empty"))
+    assert not any(book.stored(ROOT, name, "smoke") for name in with_runs)
+
+
+def test_stored_notebooks_run_side_by_side_and_one_that_trains_runs_alone(tmp_path, monkeypatch):
+    """With jobs=2, the stored notebooks overlap in pairs at most; a notebook that trains starts after
+    every earlier one ended and ends before any later one starts; with jobs=1 none overlap."""
+    import threading
+    import time
+
+    names = ["a_trains", "b", "c", "d_trains", "e", "f"]
+    monkeypatch.setattr(book.os, "cpu_count", lambda: 4)  # the rule, not this machine's cores
+    monkeypatch.setattr(book, "toc_notebooks", lambda root: names)
+    monkeypatch.setattr(book, "stored", lambda root, name, *args: not name.endswith("_trains"))
+    spans: dict[str, tuple[float, float]] = {}
+    lock = threading.Lock()
+
+    def fake_execute(root, name, *args, **kwargs):
+        begun = time.monotonic()
+        time.sleep(0.2)
+        with lock:
+            spans[name] = (begun, time.monotonic())
+    monkeypatch.setattr(book, "execute", fake_execute)
+
+    def overlap(x: str, y: str) -> bool:
+        return spans[x][0] < spans[y][1] and spans[y][0] < spans[x][1]
+
+    book.build_book(tmp_path, "smoke", site=False, jobs=2)
+    assert set(spans) == set(names)
+    for trains in ("a_trains", "d_trains"):
+        assert not any(overlap(trains, other) for other in names if other != trains)
+    assert overlap("b", "c") and overlap("e", "f")
+    spans.clear()
+    book.build_book(tmp_path, "smoke", site=False, jobs=1)
+    assert not any(overlap(x, y) for i, x in enumerate(names) for y in names[i + 1:])
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="jobs must be an integer >= 1"):
+            book.build_book(tmp_path, "smoke", site=False, jobs=bad)

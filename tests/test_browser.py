@@ -35,14 +35,9 @@ from urllib.parse import unquote, urljoin, urlsplit
 import nbformat
 import pytest
 
-from conftest import stall_watchdog
+from conftest import CHROMIUM_ARGS, chromium_or_skip, stall_watchdog
 
-CHROMIUM = Path(os.environ.get("EQUALNETS_CHROMIUM", "/usr/bin/chromium"))
-if not CHROMIUM.exists():
-    pytest.skip(f"no Chromium at {CHROMIUM} (run scripts/get-browser.sh, or set EQUALNETS_CHROMIUM)",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed "
-                               "(pip install -r requirements.txt)")
+CHROMIUM, sync_api = chromium_or_skip()
 
 pytestmark = pytest.mark.slow
 
@@ -50,11 +45,6 @@ CHAPTER_S3 = "book/executed/part1_s3_single_architecture.html"
 HOME = "book/intro.html"
 MATH_PAGES = ("book/notation.html", CHAPTER_S3)
 SEARCH_WORD = "consistency"
-# Chromium as root in a container, with nothing to reach outside: no sandbox, no GPU, and none of
-# the background traffic (updates, sync, QUIC probes) that would hammer a closed network.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-proxy-server"]
 TIMEOUT_MS = 30_000
 # A test body that runs longer than this is stalled (once, here, the Playwright driver died and the
 # test waited on it for ever): the watchdog turns that into a failure instead of a hang of the suite.

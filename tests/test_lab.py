@@ -47,16 +47,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import stall_watchdog
+from conftest import CHROMIUM_ARGS, chromium_or_skip, stall_watchdog
 
 from equalnets.tools import book
 
-CHROMIUM = Path(os.environ.get("EQUALNETS_CHROMIUM", "/usr/bin/chromium"))
-if not CHROMIUM.exists():
-    pytest.skip(f"no Chromium at {CHROMIUM} (run scripts/get-browser.sh, or set EQUALNETS_CHROMIUM)",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed "
-                               "(pip install -r requirements.txt)")
+CHROMIUM, sync_api = chromium_or_skip()
 pytest.importorskip("jupyterlab", reason="jupyterlab is not installed (pip install -r requirements.txt)")
 
 pytestmark = pytest.mark.slow
@@ -67,10 +62,6 @@ PART3 = "part3_jumpout"
 HUNG = "hung_kernel"  # a notebook of the test's own whose one cell never returns
 KERNEL = "equalnets"
 KERNEL_DISPLAY = "Python (equalnets)"  # the Makefile's `lab` target registers this one
-# The flags of test_browser.py: Chromium as root in a container, nothing to reach outside.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-proxy-server"]
 TIMEOUT_MS = 30_000          # one click, one redraw
 OPEN_TIMEOUT_MS = 120_000    # JupyterLab's first load and a kernel start, on a busy 2-core machine
 RUN_TIMEOUT_MS = 240_000     # "Run All Cells" of one smoke chapter

@@ -17,6 +17,7 @@ paired difference, then a one-sided Wilcoxon signed-rank test over the networks.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -308,6 +309,22 @@ class FlipTest:
     n_networks: int
 
 
+def flip_cases(params: Parameters, networks: Networks, *, say_skipped: bool = False
+               ) -> Iterator[tuple[int, nn.Module, int, int, torch.Tensor]]:
+    """Every (network index, network, source class, target class, its correctly classified source
+    test images ``(n, C, H, W)``, at most ``flip_images``) of the digit-flip networks and pairs; a
+    network with no such image is skipped (said with ``say_skipped``)."""
+    d = networks.data[networks.flip_data]
+    for k, net in enumerate(networks.flip):
+        for source, target in params.flip_pairs:
+            x_src = attr.correct_of_class(net, d.x_test, d.y_test, source, params.flip_images)
+            if len(x_src):
+                yield k, net, source, target, x_src
+            elif say_skipped:
+                print(f"note: network {k} classifies no test image of {source} correctly; skipped for "
+                      f"{source}→{target}")
+
+
 def digit_flip_test(params: Parameters, networks: Networks) -> FlipTest:
     """The digit-flip test of every method on every flip network and pair (the paper's Fig. 3)."""
     d = networks.data[networks.flip_data]
@@ -315,16 +332,9 @@ def digit_flip_test(params: Parameters, networks: Networks) -> FlipTest:
     n_remove = max(1, round(params.flip_fraction * n_features))
     methods = attr.method_names(params.ig_steps)
     blank = torch.zeros(d.x_test.shape[1:], device=d.x_test.device)
-    frames = []
-    for k, net in enumerate(networks.flip):
-        for source, target in params.flip_pairs:
-            x_src = attr.correct_of_class(net, d.x_test, d.y_test, source, params.flip_images)
-            if len(x_src) == 0:
-                print(f"note: network {k} classifies no test image of {source} correctly; skipped for "
-                      f"{source}→{target}")
-                continue
-            frames.append(attr.digit_flip(net, x_src, source, target, methods, n_remove, blank,
-                                          ig_method=params.ig_method, seed=params.seed).assign(network=k))
+    frames = [attr.digit_flip(net, x_src, source, target, methods, n_remove, blank, ig_method=params.ig_method,
+                              seed=params.seed).assign(network=k)
+              for k, net, source, target, x_src in flip_cases(params, networks, say_skipped=True)]
     return FlipTest(frame=pd.concat(frames, ignore_index=True), data=networks.flip_data, methods=methods,
                     n_remove=int(n_remove), n_features=int(n_features), n_networks=len(networks.flip))
 
@@ -396,23 +406,19 @@ def agreement_rows(params: Parameters, networks: Networks) -> pd.DataFrame:
     d = networks.data[networks.flip_data]
     blank = torch.zeros(d.x_test.shape[1:], device=d.x_test.device)
     frames = []
-    for k, net in enumerate(networks.flip):
-        for source, target in params.flip_pairs:
-            x_src = attr.correct_of_class(net, d.x_test, d.y_test, source, params.flip_images)
-            if len(x_src) == 0:
-                continue
-            gxi = attr.gradient_x_input(net, x_src, source)
-            values: list[tuple[str, str, np.ndarray]] = [
-                (f"bias ({rule})", RHO, attr.rank_agreement(attr.bias_attribution(net, x_src, source, rule), gxi))
-                for rule in attr.BIAS_RULES]
-            for n in params.ig_steps:
-                ig, delta = attr.integrated_gradients(net, x_src, source, n, blank, params.ig_method)
-                values.append((f"IG n={n}", DELTA, delta.abs().cpu().numpy()))
-                if n == max(params.ig_steps):
-                    values.append((f"IG n={n}", RHO, attr.rank_agreement(ig, gxi)))
-            for method, quantity, v in values:
-                frames.append(pd.DataFrame({"pair": f"{source}→{target}", "network": k, "image": np.arange(len(v)),
-                                            "method": method, "quantity": quantity, "value": v.astype(float)}))
+    for k, net, source, target, x_src in flip_cases(params, networks):
+        gxi = attr.gradient_x_input(net, x_src, source)
+        values: list[tuple[str, str, np.ndarray]] = [
+            (f"bias ({rule})", RHO, attr.rank_agreement(attr.bias_attribution(net, x_src, source, rule), gxi))
+            for rule in attr.BIAS_RULES]
+        for n in params.ig_steps:
+            ig, delta = attr.integrated_gradients(net, x_src, source, n, blank, params.ig_method)
+            values.append((f"IG n={n}", DELTA, delta.abs().cpu().numpy()))
+            if n == max(params.ig_steps):
+                values.append((f"IG n={n}", RHO, attr.rank_agreement(ig, gxi)))
+        for method, quantity, v in values:
+            frames.append(pd.DataFrame({"pair": f"{source}→{target}", "network": k, "image": np.arange(len(v)),
+                                        "method": method, "quantity": quantity, "value": v.astype(float)}))
     return pd.concat(frames, ignore_index=True)
 
 

@@ -316,10 +316,9 @@ class NoiseAnalysis:
     depth_null99: float
 
 
-def analyse_noise(run: Run, depths: Mapping[str, np.ndarray], original: np.ndarray, *, n_perm: int = 200,
-                  seed: int = 0) -> NoiseAnalysis:
-    """The label-noise sections from the run (its ``train.labels`` are the labels it trained on),
-    its depths and the ``original`` ``(M,)`` training labels."""
+def flipped_labels(run: Run, original: np.ndarray) -> np.ndarray:
+    """Which training labels a label-noise run trained on differ from the ``original`` ``(M,)`` ones:
+    ``(M,)`` bool; a ValueError where the shapes differ or no label (or every label) is flipped."""
     given, original = run.train.labels, np.asarray(original)
     if original.shape != given.shape:
         raise ValueError(f"original must have one label per train row ({given.shape[0]}), got {original.shape}")
@@ -327,6 +326,14 @@ def analyse_noise(run: Run, depths: Mapping[str, np.ndarray], original: np.ndarr
     if not flipped.any() or flipped.all():
         raise ValueError("the run has no flipped labels (or only flipped ones): it is not a label-noise run of "
                          "these original labels")
+    return flipped
+
+
+def analyse_noise(run: Run, depths: Mapping[str, np.ndarray], original: np.ndarray, *, n_perm: int = 200,
+                  seed: int = 0) -> NoiseAnalysis:
+    """The label-noise sections from the run (its ``train.labels`` are the labels it trained on),
+    its depths and the ``original`` ``(M,)`` training labels."""
+    flipped, given, original = flipped_labels(run, original), run.train.labels, np.asarray(original)
     effective = np.asarray(depths["depth_train"], dtype=float).mean(0)
     probes = np.asarray(depths["probe_train"])                                    # (n, P, M)
     shares = {"flipped: original": (probes[:, :, flipped] == original[flipped]).mean(axis=(0, 2)),

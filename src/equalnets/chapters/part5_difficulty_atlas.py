@@ -335,13 +335,7 @@ def el2n_early_late(base: Run, epoch: int) -> tuple[np.ndarray, np.ndarray]:
 def noise_scores(noisy: Run, original: np.ndarray) -> dict[str, np.ndarray]:
     """The label-noise run's training split: ``flipped`` ``(M,)`` (its labels against the ``original``
     ones), and AUM and forgetting events over its recorded training epochs (``epochs`` ``(E',)``)."""
-    given, original = noisy.train.labels, np.asarray(original)
-    if original.shape != given.shape:
-        raise ValueError(f"original must have one label per train row ({given.shape[0]}), got {original.shape}")
-    flipped = given != original
-    if not flipped.any() or flipped.all():
-        raise ValueError("the run has no flipped labels (or only flipped ones): it is not a label-noise run of "
-                         "these original labels")
+    flipped, given = pd4.flipped_labels(noisy, original), noisy.train.labels
     trained = noisy.epochs >= 1
     correct = noisy.train.pred[:, trained] == given
     return {"flipped": flipped, "aum": scores.aum(noisy.train.margin[:, trained]),

@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Callable
@@ -210,16 +211,11 @@ def check_profile(root: Path, profile: str, only: list[str] | None = None, overr
     readers: dict[str, list[str]] = {}         # data set → notebooks
     for name in names:
         try:
-            given = {**profile_parameters(root, profile, name), **executor_parameters(root, name, executor),
-                     **(overrides or {})}
-            try:
-                module = importlib.import_module(f"equalnets.chapters.{name}")
-            except ModuleNotFoundError as err:
-                if err.name != f"equalnets.chapters.{name}":
-                    raise
+            module = _chapter_module(name)
+            if module is None:
                 print(f"[{name}] has no chapter module: its parameters are checked when it runs", flush=True)
                 continue
-            namespace = {**notebook_defaults(root / "notebooks" / f"{name}.ipynb"), **given}
+            namespace = _namespace(root, name, profile, overrides, executor)
             device = namespace.get("device", "cpu")
             elsewhere = not check_device and isinstance(device, str) and device.split(":")[0] == "cuda"
             if elsewhere:
@@ -255,6 +251,40 @@ def check_profile(root: Path, profile: str, only: list[str] | None = None, overr
         except Exception as err:  # noqa: BLE001 - as above
             problems.setdefault(_one_line(err), []).append(name)
     return [f"{', '.join(who)}: {problem}" if who else problem for problem, who in problems.items()]
+
+
+def _chapter_module(name: str) -> Any:
+    """``equalnets.chapters.<name>``, or None where the notebook has none."""
+    try:
+        return importlib.import_module(f"equalnets.chapters.{name}")
+    except ModuleNotFoundError as err:
+        if err.name != f"equalnets.chapters.{name}":
+            raise
+        return None
+
+
+def _namespace(root: Path, name: str, profile: str, overrides: dict[str, Any] | None,
+               executor: dict[str, Any] | None) -> dict[str, Any]:
+    """A notebook's parameters as papermill gives them: its parameters cell, the profile's values,
+    the executor's, then the overrides."""
+    return {**notebook_defaults(root / "notebooks" / f"{name}.ipynb"), **profile_parameters(root, profile, name),
+            **executor_parameters(root, name, executor), **(overrides or {})}
+
+
+def stored(root: Path, name: str, profile: str, overrides: dict[str, Any] | None = None,
+           executor: dict[str, Any] | None = None) -> bool:
+    """Whether executing notebook ``name`` trains nothing: its chapter module's ``runs()`` are all
+    complete in its run store. False where that cannot be told (no chapter module, parameters that
+    its ``Parameters`` refuse: the notebook itself will say why)."""
+    try:
+        module = _chapter_module(name)
+        if module is None:
+            return False
+        params = module.Parameters.from_namespace(_namespace(root, name, profile, overrides, executor))
+        store = params.store()
+        return all(not store.missing_members(config) for config in module.runs(params).values())
+    except Exception:  # noqa: BLE001 - any doubt: the notebook runs alone, and reports its own error
+        return False
 
 
 def _short_records(name: str, params: Any) -> list[str]:
@@ -336,9 +366,11 @@ def build_site(root: Path, *, strict: bool = False) -> Path:
 
 def build_book(root: Path, profile: str = "quick", only: list[str] | None = None,
                overrides: dict[str, Any] | None = None, *, site: bool = True, strict: bool = False,
-               executor: dict[str, Any] | None = None, check: bool | None = None) -> None:
+               executor: dict[str, Any] | None = None, check: bool | None = None, jobs: int | None = None) -> None:
     """Execute the table of contents' notebooks (or ``only`` those) and build the site; ``executor``
-    as for :func:`execute`.
+    as for :func:`execute`. Notebooks whose networks are all stored (:func:`stored`) run up to
+    ``jobs`` at a time (default 2, at most the CPUs; 1: one after another); a notebook that trains
+    runs alone.
 
     First, if ``check`` (default: for the ``paper`` profile, whose runs take GPU hours),
     :func:`check_profile`: any problem stops the build with :class:`ProfileProblems` before a
@@ -349,6 +381,8 @@ def build_book(root: Path, profile: str = "quick", only: list[str] | None = None
     unknown = sorted(set(only or []) - set(names))
     if unknown:
         raise ValueError(f"unknown notebook(s) {unknown}; the book has {names}")
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
     started = time.perf_counter()
     if check if check is not None else profile == "paper":
         problems = check_profile(root, profile, only, overrides, executor)
@@ -356,13 +390,30 @@ def build_book(root: Path, profile: str = "quick", only: list[str] | None = None
             raise ProfileProblems(profile, problems)
         print(f"profile {profile!r} checked for {len(only or names)} notebook(s) in "
               f"{time.perf_counter() - started:.0f} s: parameters and data sets are fine", flush=True)
-    failures = []
-    for name in only or names:
+    failures: list[str] = []
+
+    def run(name: str) -> None:
         try:
             execute(root, name, profile, overrides, executor=executor)
         except NotebookFailed as err:
             print(f"FAILED: {err}", file=sys.stderr, flush=True)
             failures.append(str(err))
+
+    # A notebook whose networks are all stored trains nothing: up to ``jobs`` of those run side by
+    # side (a warm rebuild is mostly kernels starting); one that trains runs alone, after the others
+    # in flight, so that its training has every core and the order of the table of contents (the
+    # base ensemble first) still decides which notebook trains a shared run.
+    jobs = max(1, min(jobs if jobs is not None else 2, os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        in_flight: list[Future] = []
+        for name in only or names:
+            if jobs > 1 and stored(root, name, profile, overrides, executor):
+                in_flight.append(pool.submit(run, name))
+                continue
+            wait(in_flight)
+            in_flight = []
+            run(name)
+        wait(in_flight)
     print(f"notebooks executed in {(time.perf_counter() - started) / 60:.1f} min", flush=True)
     if failures:
         raise NotebookFailed("; ".join(failures))

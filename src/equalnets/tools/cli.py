@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     book.add_argument("--only", nargs="+", metavar="NAME", help="execute only these notebooks")
     book.add_argument("--no-site", action="store_true", help="execute notebooks, skip the site build")
     book.add_argument("--strict", action="store_true", help="Sphinx warnings are errors")
+    book.add_argument("--jobs", type=int, default=None, metavar="J",
+                      help="notebooks whose networks are all stored run J at a time (default 2, at most the "
+                           "CPUs); a notebook that trains runs alone")
     book.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"),
                       help="override a parameter of every executed notebook")
     _add_executor_options(book)
@@ -122,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "book":
             build_book(root, args.profile, args.only, _overrides(args.param), site=not args.no_site,
-                       strict=args.strict, executor=_executor(args), check=args.check)
+                       strict=args.strict, executor=_executor(args), check=args.check, jobs=args.jobs)
         elif args.command == "run":
             build_book(root, args.profile, [args.name], _overrides(args.param), site=False,
                        executor=_executor(args), check=args.check)
