@@ -408,6 +408,8 @@ def build_book(root: Path, profile: str = "quick", only: list[str] | None = None
         in_flight: list[Future] = []
         for name in only or names:
             if jobs > 1 and stored(root, name, profile, overrides, executor):
+                print(f"[{name}] every network is stored: it runs beside the others (up to {jobs} at a time)",
+                      flush=True)
                 in_flight.append(pool.submit(run, name))
                 continue
             wait(in_flight)
