@@ -45,3 +45,15 @@ def test_every_chapter_module_has_the_chapter_protocol(stem):
     for name in ("Parameters", "runs", "claims"):
         assert callable(getattr(module, name)), name
     assert module.Parameters().interactive is True and module.Parameters().profile == "quick"
+
+
+def test_the_package_map_names_every_module():
+    """``equalnets.__doc__`` is the map of the package: every module of every sub-package is in it."""
+    import equalnets
+
+    package = ROOT / "src" / "equalnets"
+    modules = {p.stem for p in package.glob("*/*.py") if p.stem != "__init__"}
+    chapters = {p.stem for p in (package / "chapters").glob("part*.py")}  # named as a family: one per notebook
+    missing = sorted(m for m in modules - chapters if f"``{m}``" not in equalnets.__doc__)
+    assert not missing, f"equalnets/__init__.py's map does not name {missing}"
+    assert chapters == set(STEMS)
