@@ -1,9 +1,10 @@
 """``python -m equalnets``: execute the book's notebooks with a profile and build the site.
 
-    python -m equalnets book [--profile quick] [--only NAME ...] [--no-site] [--strict] [EXECUTOR]
+    python -m equalnets book [--profile quick] [--only NAME ...] [--no-site] [--strict] [--jobs J] [EXECUTOR]
     python -m equalnets run NAME [--profile quick] [-p KEY VALUE ...] [EXECUTOR]
     python -m equalnets check [--profile paper] [--only NAME ...] [-p KEY VALUE ...] [--for-gpu] [EXECUTOR]
     python -m equalnets site [--strict]
+    python -m equalnets stability [--profile quick] [--seeds 0 1] [--only NAME ...] [--from DIR DIR [--commit REV]]
     python -m equalnets list
     python -m equalnets export [--profile quick] [-p KEY VALUE ...] [--out DIR] [--format csv parquet] [--train]
     python -m equalnets bench [--quick] [--n-models N] [--epochs E] [--width W] [--reps R] [--device cuda]
@@ -24,10 +25,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import yaml
 
-from . import export
+from . import export, stability
 from .bench import RESULTS, paper_s3, report, write_result
 from ..engine.distributed import EXECUTORS, check_executor
 from .book import PROFILES, NotebookFailed, build_book, build_site, check_profile, project_root, toc_notebooks
@@ -89,6 +91,15 @@ def main(argv: list[str] | None = None) -> int:
     _add_executor_options(check)
     site = sub.add_parser("site", help="build the site from the executed notebooks")
     site.add_argument("--strict", action="store_true")
+    stab = sub.add_parser("stability", help="execute chapters at two base seeds and record which verdicts differ "
+                                            "(notebooks/profiles/stability-<profile>.json; the pages mark them)")
+    stab.add_argument("--profile", default="quick", choices=PROFILES)
+    stab.add_argument("--seeds", nargs="+", type=int, default=[0, 1], metavar="SEED",
+                      help="base seeds, the book's own first (default 0 1)")
+    stab.add_argument("--only", nargs="+", metavar="NAME", help="these notebooks (default: Part I's)")
+    stab.add_argument("--from", dest="folders", nargs="+", metavar="DIR",
+                      help="compare notebooks already executed in these folders, one per seed, instead")
+    stab.add_argument("--commit", help="with --from: the commit they were executed with (recorded)")
     sub.add_parser("list", help="list the book's notebooks")
     export.add_parser(sub, PROFILES)
     bench = sub.add_parser("bench", help="benchmark the ensemble engine against a typical training loop")
@@ -143,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1 if problems else 0
         elif args.command == "site":
             build_site(root, strict=args.strict)
+        elif args.command == "stability":
+            stability.measure(root, args.profile, args.seeds, args.only or stability.PART_ONE,
+                              [Path(f) for f in args.folders] if args.folders else None, args.commit)
         elif args.command == "export":
             export.run(root, args, _overrides(args.param))
         else:
