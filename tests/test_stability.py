@@ -100,3 +100,13 @@ def test_the_shipped_record_is_part_one_at_quick_with_seeds_0_and_1():
     verdicts = [v for claims in record["chapters"].values() for pair in claims.values() for v in pair]
     assert verdicts and set(verdicts) <= set(VERDICTS)
     assert all(len(pair) == 2 for claims in record["chapters"].values() for pair in claims.values())
+
+
+def test_a_notebook_outside_the_repository_keeps_its_table(tmp_path, monkeypatch):
+    """Opened in a folder with no _toc.yml above it (a copy, JupyterLab elsewhere): no record, no error."""
+    monkeypatch.chdir(tmp_path)
+    t = table({"A": "reproduced"})
+    from equalnets.tools import book
+
+    monkeypatch.setattr(book, "project_root", lambda: (_ for _ in ()).throw(FileNotFoundError("no _toc.yml")))
+    assert stability.mark(t, "ch", Params()) is t

@@ -21,7 +21,8 @@ engine``, and nothing in ``engine`` knows a chapter:
   ``widgets`` (JupyterLab views);
 * ``chapters``: ``base`` (parameters, header) and one module per notebook, named by its stem;
 * ``tools``: ``book`` (executing the notebooks), ``site`` (the Sphinx extension), ``bench``
-  (the engine benchmark), ``export`` (the difficulty scores as data), ``cli`` (``python -m equalnets``).
+  (the engine benchmark), ``export`` (the difficulty scores as data), ``stability`` (verdicts at two
+  seeds), ``cli`` (``python -m equalnets``).
 """
 
 __version__ = "0.2.0"

@@ -115,7 +115,12 @@ def mark(table: ClaimsTable, name: str, params: Any, root: Path | None = None) -
     or "unstable at this scale" with the other seeds' verdicts; the table unchanged otherwise."""
     from .book import project_root
 
-    path = record_path(root or project_root(), params.profile)
+    if root is None:
+        try:
+            root = project_root()
+        except FileNotFoundError:  # a notebook opened outside the book's repository: nothing recorded
+            return table
+    path = record_path(root, params.profile)
     if not path.exists():
         return table
     record = json.loads(path.read_text())
