@@ -140,3 +140,11 @@ def test_pairing_null_r_keeps_what_the_classes_explain():
     assert np.isnan(compare.pairing_null_r(np.zeros(5), np.arange(5.0), np.zeros(5, int), n_perm=3)).all()
     with pytest.raises(ValueError, match="n_perm"):
         compare.pairing_null_r(x, x, labels, n_perm=0)
+
+
+def test_pairing_quantile_r_is_the_quantile_of_the_random_pairings():
+    labels = np.arange(300) % 3
+    x = labels + np.random.default_rng(1).normal(0, 1, 300)
+    null = compare.pairing_null_r(x, x, labels, n_perm=50, seed=4)
+    assert compare.pairing_quantile_r(x, x, labels, q=0.99, n_perm=50, seed=4) == pytest.approx(np.quantile(null, 0.99))
+    assert np.isnan(compare.pairing_quantile_r(np.zeros(5), np.arange(5.0), np.zeros(5, int), q=0.99, n_perm=3))

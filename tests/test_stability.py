@@ -106,7 +106,5 @@ def test_a_notebook_outside_the_repository_keeps_its_table(tmp_path, monkeypatch
     """Opened in a folder with no _toc.yml above it (a copy, JupyterLab elsewhere): no record, no error."""
     monkeypatch.chdir(tmp_path)
     t = table({"A": "reproduced"})
-    from equalnets.tools import book
-
-    monkeypatch.setattr(book, "project_root", lambda: (_ for _ in ()).throw(FileNotFoundError("no _toc.yml")))
+    monkeypatch.setattr(stability, "project_root", lambda: (_ for _ in ()).throw(FileNotFoundError("no _toc.yml")))
     assert stability.mark(t, "ch", Params()) is t

@@ -80,8 +80,9 @@ class ClaimsTable:
         """The table as a pandas Styler with verdicts coloured, for display in the book."""
         colours = {"reproduced": "#d9f2d9", "partly": "#fff2cc", "not reproduced": "#f8d7da"}
         style: Callable[[Any], str] = lambda v: f"background-color: {colours.get(v, '')}"
-        styler = self.frame().style.map(style, subset=["verdict"])
-        if "stability" in self.frame():
+        frame = self.frame()
+        styler = frame.style.map(style, subset=["verdict"])
+        if "stability" in frame:
             unstable: Callable[[Any], str] = lambda v: "font-weight: bold" if str(v).startswith(UNSTABLE) else ""
             styler = styler.map(unstable, subset=["stability"])
         return styler.hide(axis="index")

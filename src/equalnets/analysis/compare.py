@@ -172,3 +172,12 @@ def pairing_null_r(x: np.ndarray, y: np.ndarray, labels: np.ndarray, *, n_perm: 
     if x.std() == 0 or y.std() == 0:
         return np.full(int(n_perm), np.nan)
     return np.array([np.corrcoef(x, permute_within_class(y, labels, seed=seed + k))[0, 1] for k in range(int(n_perm))])
+
+
+def pairing_quantile_r(x: np.ndarray, y: np.ndarray, labels: np.ndarray, *, q: float, n_perm: int = 200,
+                       seed: int = 0) -> float:
+    """The reference of a correlation of two orders ``x``, ``y`` ``(M,)``: the ``q`` quantile of
+    :func:`pairing_null_r` (the r that random pairings within each class exceed with probability
+    ``1 - q``); ``nan`` where either score is constant."""
+    null = pairing_null_r(x, y, labels, n_perm=n_perm, seed=seed)
+    return float(np.quantile(null, q)) if np.isfinite(null).all() else float("nan")

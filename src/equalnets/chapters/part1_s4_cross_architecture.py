@@ -143,13 +143,6 @@ def _speeds(pred: np.ndarray, labels: np.ndarray, epochs: np.ndarray) -> tuple[n
             scores.speed(pred[half:], labels, epochs))
 
 
-def reference_r(x: np.ndarray, y: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> float:
-    """The reference of the correlation of two speeds ``(M,)``: the ``1 - ALPHA`` quantile of r over
-    :data:`N_PERM` pairings at random within each class (``nan`` where a speed is constant)."""
-    null = compare.pairing_null_r(x, y, labels, n_perm=N_PERM, seed=seed)
-    return float(np.quantile(null, 1 - ALPHA)) if np.isfinite(null).all() else float("nan")
-
-
 def analyse(base: Run, others: Mapping[str, Run], *, match_tol: float = 0.01, n_levels: int = 2,
             n_boot: int = 1000, seed: int = 0) -> Analysis:
     """Every number of the chapter from the base run and the other architectures' runs (name → Run);
@@ -183,7 +176,8 @@ def analyse(base: Run, others: Mapping[str, Run], *, match_tol: float = 0.01, n_
                  for a, b in pairs})
     pairing = {("within", n, n): speeds[n][1:] for n in names}
     pairing.update({("across", a, b): (speeds[a][0], speeds[b][0]) for a, b in pairs})
-    null_r = {key: reference_r(x, y, labels, seed=seed) for key, (x, y) in pairing.items()}
+    null_r = {key: compare.pairing_quantile_r(x, y, labels, q=1 - ALPHA, n_perm=N_PERM, seed=seed)
+              for key, (x, y) in pairing.items()}
     return Analysis(names=names, runs=runs_, accuracy=acc, consistency=cons, chance=chance, pairs=pairs,
                     levels=levels, n_matched=n_matched, agreement=agree, correlations=corr, null_r=null_r,
                     speed={n: s[0] for n, s in speeds.items()}, halves={n: s[1:] for n, s in speeds.items()},

@@ -24,7 +24,7 @@ from ..engine.checks import check_choice, check_int, check_probability, check_re
 from ..engine.config import SPEC_ARCHS, RunConfig, derived_seed
 from ..engine.store import SPLITS, Run
 from .base import EnsembleParameters
-from .part1_s4_cross_architecture import PAPER_ACROSS_R, R_TOLERANCE, reference_r
+from .part1_s4_cross_architecture import N_PERM, PAPER_ACROSS_R, R_TOLERANCE
 
 TITLE = "§4.2 linear networks"
 #: The least gap in final test accuracy that counts as 'less accurate' (the paper's gap: 0.13), and the
@@ -90,7 +90,7 @@ class Analysis:
     where no epochs matched and the first common epoch stands in); ``overlap`` one row per moment;
     ``speed`` the learning-speed correlation over ``common`` (``scores.speed``) and ``null_speed_r``
     its reference, the ``1 - ALPHA`` quantile of r over random pairings of the two speeds within each
-    class (§4.1's ``reference_r``); ``lift_interval`` the 95 % bootstrap interval over images of the lift
+    class (``compare.pairing_quantile_r``); ``lift_interval`` the 95 % bootstrap interval over images of the lift
     at the lowest matched level minus the lift at the last epoch.
     """
 
@@ -205,7 +205,8 @@ def analyse(base: Run, linear: Run, *, match_tol: float = 0.01, n_boot: int = 10
                     null_pooled=null_pooled, diff_interval=diff, null_interval=null_interval,
                     pearson={n: phases.pearson_by_epoch(r.test.pred, r.test.labels) for n, r in runs_.items()},
                     moments=moments, matched=matched, overlap=overlap, speed=speed,
-                    null_speed_r=reference_r(*speeds, labels, seed=seed), lift_interval=lift_interval)
+                    null_speed_r=compare.pairing_quantile_r(*speeds, labels, q=1 - ALPHA, n_perm=N_PERM, seed=seed),
+                    lift_interval=lift_interval)
 
 
 def _overlap(moment: str, i: int, j: int, base: Run, linear: Run, cons_base: np.ndarray,

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
 
-from ..analysis import scores
+from ..analysis import compare, scores
 from ..analysis.claims import ClaimsTable
 from ..analysis.stats import Correlation, GivenReference, bootstrap_correlation, given_reference, group_accuracy
 from ..analysis.subsets import difficulty_groups
@@ -28,7 +28,7 @@ from ..engine.data import Dataset
 from ..engine.store import Run, RunStore
 from ..methods import classic
 from .base import EnsembleParameters
-from .part1_s4_cross_architecture import R_TOLERANCE, reference_r
+from .part1_s4_cross_architecture import N_PERM, R_TOLERANCE
 
 TITLE = "§5 other paradigms"
 
@@ -134,9 +134,9 @@ class Analysis:
     ``ks``; ``by_group`` ``(len(ks), 3)`` and ``overall`` ``(len(ks),)`` AdaBoost's accuracy per third
     and on all; ``boost_score`` ``(M,)`` the fraction of k = 1..max_k at which AdaBoost is right;
     ``correlation`` of it with the speed, and ``null_r`` its reference, the ``1 - ALPHA`` quantile of r
-    with AdaBoost's scores paired with the speeds at random within each class (§4.1's
-    ``reference_r``: an AdaBoost as accurate on every class whose difficulty is unrelated to the
-    CNN's); ``accuracy`` classifier → test accuracy; ``moments`` label → recorded-epoch index (the
+    with AdaBoost's scores paired with the speeds at random within each class
+    (``compare.pairing_quantile_r``: an AdaBoost as accurate on every class whose difficulty is
+    unrelated to the CNN's); ``accuracy`` classifier → test accuracy; ``moments`` label → recorded-epoch index (the
     beginning of learning and the last epoch); ``given`` (moment, classifier) → its accuracy among the
     images the CNN majority gets right and among those it gets wrong, against its base rate
     (:class:`~equalnets.analysis.stats.GivenReference`).
@@ -206,7 +206,8 @@ def analyse(run: Run, learners: Learners, *, n_boot: int = Parameters.n_boot,
                     by_group=group_accuracy(boost_correct[ks - 1], groups), overall=boost_correct[ks - 1].mean(1),
                     boost_score=boost_score,
                     correlation=bootstrap_correlation(boost_score, speed, n_boot=n_boot, seed=seed),
-                    null_r=reference_r(boost_score, speed, y_test, seed=seed),
+                    null_r=compare.pairing_quantile_r(boost_score, speed, y_test, q=1 - ALPHA, n_perm=N_PERM,
+                                                      seed=seed),
                     accuracy={name: float((p == y_test).mean()) for name, p in learners.zoo.items()},
                     beginning=first, moments=moments, given=given)
 

@@ -23,6 +23,7 @@ import nbformat
 from bs4 import BeautifulSoup
 
 from ..analysis.claims import VERDICTS, ClaimsTable
+from .book import execute, project_root
 
 #: The chapters whose stability ``python -m equalnets stability`` measures unless told others.
 PART_ONE = ("part1_s3_single_architecture", "part1_s3_robustness", "part1_s4_cross_architecture",
@@ -92,8 +93,6 @@ def measure(root: Path, profile: str = "quick", seeds: Sequence[int] = (0, 1), n
     """Execute ``names`` with each seed (or, with ``folders``, read what was executed there), write
     the record of ``profile`` and return its path. ``commit``: the code the notebooks were executed
     with (default: this checkout's when executing here; unknown for ``folders``)."""
-    from .book import execute
-
     if folders is None:
         folders = [root / "_build" / "stability" / f"seed-{seed}" for seed in seeds]
         for seed, folder in zip(seeds, folders):
@@ -113,8 +112,6 @@ def mark(table: ClaimsTable, name: str, params: Any, root: Path | None = None) -
     """``table`` with a ``stability`` column where the record of ``params.profile`` was measured with
     ``params.seed`` as its first seed (the book's own run): for each claim the record holds, "stable",
     or "unstable at this scale" with the other seeds' verdicts; the table unchanged otherwise."""
-    from .book import project_root
-
     if root is None:
         try:
             root = project_root()
